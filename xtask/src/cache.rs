@@ -1,0 +1,339 @@
+//! The test-image cache tarball that CI keeps between runs (`docker save` / `docker load`).
+//!
+//! The image ID inside a tarball is read from its `manifest.json` by seeking over the layers
+//! (milliseconds, even for gigabytes), so the cache is loaded only when the daemon lacks
+//! that image and saved only when the build produced a different one. A save goes to a
+//! temporary file renamed into place, so an interrupted save never harms the previous cache.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+
+use crate::Context;
+use crate::cmd::last_lines;
+use crate::docker::{self, docker};
+use crate::interrupt::Interrupted;
+
+const CHUNK: usize = 1 << 20;
+
+/// What a cache path holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cached {
+    Missing,
+    /// A `docker save` tarball of one image.
+    Image {
+        id: String,
+        tags: Vec<String>,
+    },
+    /// Something that cannot be used: truncated, not a tar, unreadable. The reason says which.
+    Unusable(String),
+}
+
+#[derive(Deserialize)]
+struct ManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+}
+
+/// Reads which image a tarball holds, without reading its layers.
+pub fn inspect(path: &Path) -> Cached {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Cached::Missing,
+        Err(err) => return Cached::Unusable(format!("cannot open it: {err}")),
+    };
+    match read_manifest(file) {
+        Ok((id, tags)) => Cached::Image { id, tags },
+        Err(err) => Cached::Unusable(format!("{err:#}")),
+    }
+}
+
+fn read_manifest(file: File) -> anyhow::Result<(String, Vec<String>)> {
+    let size = file.metadata()?.len();
+    let mut archive = tar::Archive::new(file);
+    let mut end_of_entries = 0;
+    for entry in archive.entries_with_seek().context("not a tar archive")? {
+        let mut entry = entry.context("not a valid tar archive")?;
+        end_of_entries = entry.raw_file_position() + entry.size();
+        if entry.path().ok().as_deref() != Some(Path::new("manifest.json")) {
+            continue;
+        }
+        let mut json = String::new();
+        entry.read_to_string(&mut json).context("cannot read manifest.json")?;
+        let manifest: Vec<ManifestEntry> =
+            serde_json::from_str(&json).context("manifest.json is not a docker save manifest")?;
+        let [only] = manifest.as_slice() else {
+            bail!("it holds {} images, expected 1", manifest.len());
+        };
+        let hex = only.config.trim_start_matches("blobs/sha256/").trim_end_matches(".json");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("manifest.json names config {:?}, not an image ID", only.config);
+        }
+        if end_of_entries > size {
+            bail!("it is truncated ({size} bytes)");
+        }
+        return Ok((format!("sha256:{hex}"), only.repo_tags.clone().unwrap_or_default()));
+    }
+    if end_of_entries > size {
+        bail!("it is truncated ({size} bytes)");
+    }
+    bail!("it has no manifest.json (not a `docker save` tarball, or truncated)")
+}
+
+/// `docker load` from `path`, fed through a pipe so that progress can be shown.
+pub fn load(ctx: &Context, path: &Path) -> anyhow::Result<()> {
+    let total = fs::metadata(path).map(|m| m.len()).ok();
+    let load = docker().args(["load", "--quiet"]);
+    ctx.ui.echo(format_args!("{load} < {}", path.display()));
+    let mut source = BufReader::with_capacity(CHUNK, File::open(path)?);
+    let (reader, mut writer) = os_pipe::pipe().context("create a pipe for docker load")?;
+    let handle = load
+        .expression()
+        .stdin_file(reader)
+        .stdout_capture()
+        .stderr_capture()
+        .start()
+        .map_err(|err| load.spawn_error(err))?;
+    let mut progress = ctx.ui.progress("docker load", total);
+    let mut buf = vec![0; CHUNK];
+    let fed: anyhow::Result<()> = loop {
+        if ctx.interrupt.is_set() {
+            break Err(Interrupted { during: "docker load".into() }.into());
+        }
+        let n = match source.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(err) => break Err(anyhow!(err).context(format!("read {}", path.display()))),
+        };
+        // A write error means docker stopped reading: its own message says why.
+        if writer.write_all(&buf[..n]).is_err() {
+            break Ok(());
+        }
+        progress.add(n as u64);
+    };
+    drop(writer);
+    if let Err(err) = fed {
+        progress.abandon();
+        let _ = handle.kill();
+        return Err(err);
+    }
+    let output = handle.wait().context("wait for docker load")?;
+    if !output.status.success() {
+        progress.abandon();
+        bail!("docker load failed: {}", last_lines(&output.stderr, 2));
+    }
+    progress.finish();
+    let loaded = String::from_utf8_lossy(&output.stdout);
+    for line in loaded.lines().filter(|l| !l.trim().is_empty()) {
+        ctx.ui.info(line.trim());
+    }
+    Ok(())
+}
+
+/// `docker save image` into `path` via `path.partial`, renamed into place only once the
+/// whole tarball is written and synced. Any failure or Ctrl-C removes the partial file
+/// and leaves the previous cache as it was.
+pub fn save(ctx: &Context, image: &str, path: &Path, size_hint: Option<u64>) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)
+        .with_context(|| format!("create the cache directory {}", dir.display()))?;
+    let partial = Partial(partial_path(path));
+    let save = docker().args(["save", image]);
+    ctx.ui.echo(format_args!("{save} > {}", partial.0.display()));
+    let mut file =
+        File::create(&partial.0).with_context(|| format!("create {}", partial.0.display()))?;
+    let mut reader = save
+        .expression()
+        .stderr_capture()
+        .unchecked()
+        .reader()
+        .map_err(|err| save.spawn_error(err))?;
+    let mut progress = ctx.ui.progress("docker save", size_hint);
+    let mut buf = vec![0; CHUNK];
+    let copied: anyhow::Result<()> = loop {
+        if ctx.interrupt.is_set() {
+            break Err(Interrupted { during: "docker save".into() }.into());
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Err(err) = file.write_all(&buf[..n]) {
+                    break Err(anyhow!(err).context(format!("write {}", partial.0.display())));
+                }
+                progress.add(n as u64);
+            }
+            Err(err) => break Err(anyhow!(err).context("read from docker save")),
+        }
+    };
+    if let Err(err) = copied {
+        progress.abandon();
+        let _ = reader.kill();
+        return Err(err.context(format!("cache {} left as it was", path.display())));
+    }
+    // At the end of its output the reader has already waited for docker save.
+    let output = reader
+        .try_wait()
+        .context("wait for docker save")?
+        .cloned()
+        .context("docker save had not exited at the end of its output")?;
+    if !output.status.success() {
+        progress.abandon();
+        bail!(
+            "docker save {image} failed: {} (cache {} left as it was)",
+            last_lines(&output.stderr, 2),
+            path.display()
+        );
+    }
+    file.sync_all().with_context(|| format!("sync {}", partial.0.display()))?;
+    drop(file);
+    if let Cached::Unusable(why) = inspect(&partial.0) {
+        progress.abandon();
+        bail!(
+            "docker save wrote an unusable tarball ({why}); cache {} left as it was",
+            path.display()
+        );
+    }
+    fs::rename(&partial.0, path)
+        .with_context(|| format!("move {} to {}", partial.0.display(), path.display()))?;
+    progress.finish();
+    Ok(())
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Removes the partial file unless it was renamed into place.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Makes the daemon hold the image the cache tarball holds, loading it only when the daemon
+/// lacks it, and returns that image's ID. A missing or unusable cache is never an error:
+/// it is reported, the image is built from scratch, and the next save replaces the file.
+pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option<String>> {
+    ctx.ui.step(format_args!("restore the test image cache {}", path.display()));
+    let (id, tags) = match inspect(path) {
+        Cached::Missing => {
+            ctx.ui.info("no cache file yet: building from scratch; the image will be saved there");
+            return Ok(None);
+        }
+        Cached::Unusable(why) => {
+            ctx.ui.warn(format_args!(
+                "cache {} is unusable ({why}): rebuilding; it will be replaced",
+                path.display()
+            ));
+            return Ok(None);
+        }
+        Cached::Image { id, tags } => (id, tags),
+    };
+    if !tags.iter().any(|tag| tag == image) {
+        ctx.ui.warn(format_args!(
+            "cache {} holds {}, not {image}: rebuilding; it will be replaced",
+            path.display(),
+            if tags.is_empty() { "an untagged image".to_owned() } else { tags.join(", ") }
+        ));
+        return Ok(None);
+    }
+    if docker::image_id(ctx, image)?.as_deref() == Some(id.as_str()) {
+        ctx.ui
+            .info(format_args!("the daemon already holds {image} ({}): not loaded", short_id(&id)));
+        return Ok(Some(id));
+    }
+    match load(ctx, path) {
+        Ok(()) => Ok(Some(id)),
+        Err(err) if err.is::<Interrupted>() => Err(err),
+        Err(err) => {
+            ctx.ui.warn(format_args!(
+                "cannot load cache {} ({err:#}): rebuilding; it will be replaced",
+                path.display()
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The first 12 hex digits of an image ID, as `docker images` shows it.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, name, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("xtask-cache-{}-{name}", std::process::id()));
+        fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    const ID: &str = "e0fa757d059452c74806b41b84dd322ab21fafe5e6f1c4a50a532091707da360";
+
+    #[test]
+    fn reads_the_image_id_of_a_docker_save_tarball() {
+        let manifest =
+            format!(r#"[{{"Config":"{ID}.json","RepoTags":["web-test:latest"],"Layers":[]}}]"#);
+        let bytes =
+            tarball(&[("abc/layer.tar", &[0; 4096]), ("manifest.json", manifest.as_bytes())]);
+        let path = write_temp("good.tar", &bytes);
+        assert_eq!(
+            inspect(&path),
+            Cached::Image { id: format!("sha256:{ID}"), tags: vec!["web-test:latest".into()] }
+        );
+        fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn reads_the_oci_layout_of_newer_docker() {
+        let manifest = format!(r#"[{{"Config":"blobs/sha256/{ID}","RepoTags":null,"Layers":[]}}]"#);
+        let path = write_temp("oci.tar", &tarball(&[("manifest.json", manifest.as_bytes())]));
+        assert!(
+            matches!(inspect(&path), Cached::Image { id, tags } if id.ends_with(ID) && tags.is_empty())
+        );
+        fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn truncated_garbage_and_missing_files_are_told_apart() {
+        let manifest = format!(r#"[{{"Config":"{ID}.json","RepoTags":[],"Layers":[]}}]"#);
+        let bytes =
+            tarball(&[("abc/layer.tar", &[7; 8192]), ("manifest.json", manifest.as_bytes())]);
+        let truncated = write_temp("trunc.tar", &bytes[..5000]);
+        assert!(matches!(inspect(&truncated), Cached::Unusable(why) if why.contains("truncated")));
+        let garbage = write_temp("garbage.tar", b"this is not a tarball at all, not even close");
+        assert!(matches!(inspect(&garbage), Cached::Unusable(_)));
+        assert_eq!(inspect(Path::new("/nonexistent/xtask/image.tar")), Cached::Missing);
+        fs::remove_file(truncated).unwrap();
+        fs::remove_file(garbage).unwrap();
+    }
+
+    #[test]
+    fn the_partial_file_sits_beside_the_cache() {
+        assert_eq!(partial_path(Path::new("/c/image.tar")), Path::new("/c/image.tar.partial"));
+    }
+}

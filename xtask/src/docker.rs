@@ -1,0 +1,191 @@
+//! The docker CLI: the daemon check, image queries, and the `build` and `run` command lines
+//! every step shares.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+
+use crate::Context;
+use crate::cmd::{Cmd, last_lines};
+use crate::interrupt::Interrupted;
+
+/// The Dockerfile of the web application, relative to the project root.
+pub const DOCKERFILE: &str = "web/Dockerfile";
+/// The label `web/Dockerfile` puts on every image of its build chain (keep the two equal).
+pub const BUILD_CACHE_LABEL: &str = "dev.xtask.build-cache=web";
+/// At most this many other labelled images are offered as build cache.
+const MAX_CACHE_SOURCES: usize = 5;
+
+/// What we learned about the engine before using it.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub server_version: String,
+    /// `docker build` goes through BuildKit (buildx installed and not disabled).
+    pub buildkit: bool,
+}
+
+pub fn docker() -> Cmd {
+    Cmd::new("docker")
+}
+
+/// Fails with the fix when the docker CLI is missing or its daemon does not answer.
+pub fn preflight(ctx: &Context) -> anyhow::Result<Engine> {
+    let version = docker().args(["version", "--format", "{{.Server.Version}}"]);
+    let output = version.read_output(ctx)?;
+    if !output.status.success() {
+        let host = std::env::var("DOCKER_HOST").map(|h| format!(" at {h}")).unwrap_or_default();
+        bail!(
+            "Docker daemon not reachable{host}: is Docker running? (start it, or fix DOCKER_HOST) \
+             [docker said: {}]",
+            last_lines(&output.stderr, 1)
+        );
+    }
+    let server_version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let disabled = std::env::var("DOCKER_BUILDKIT").is_ok_and(|v| v == "0");
+    let buildkit =
+        !disabled && docker().args(["buildx", "version"]).read_output(ctx)?.status.success();
+    Ok(Engine { server_version, buildkit })
+}
+
+/// The full ID (`sha256:…`) of `image` in the daemon, or `None` when it has no such image.
+pub fn image_id(ctx: &Context, image: &str) -> anyhow::Result<Option<String>> {
+    let ids = docker()
+        .args(["images", "--no-trunc", "--quiet", image])
+        .read(ctx)
+        .with_context(|| format!("look up image {image}"))?;
+    Ok(ids.lines().next().map(str::to_owned))
+}
+
+/// What a build of `image` should use as cache: the image itself when the daemon holds it
+/// (its previous build, or the one just loaded from the cache tarball); otherwise the
+/// newest other tagged images of this project's build chain, so that a new image name, or
+/// the deploy image after the test image, still reuses the compiled dependencies.
+pub fn cache_sources(ctx: &Context, image: &str) -> anyhow::Result<Vec<String>> {
+    if image_id(ctx, image)?.is_some() {
+        return Ok(vec![image.to_owned()]);
+    }
+    let listed = docker()
+        .args(["images", "--filter"])
+        .arg(format!("label={BUILD_CACHE_LABEL}"))
+        .args(["--format", "{{.Repository}}:{{.Tag}}"])
+        .read(ctx)
+        .context("list this project's images")?;
+    Ok(listed
+        .lines()
+        .filter(|name| !name.contains("<none>"))
+        .take(MAX_CACHE_SOURCES)
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The size of `image` in bytes, as the daemon reports it (close to its `docker save` size).
+pub fn image_size(ctx: &Context, image: &str) -> anyhow::Result<u64> {
+    let size = docker().args(["image", "inspect", "--format", "{{.Size}}", image]).read(ctx)?;
+    size.parse().with_context(|| format!("docker reported size {size:?} for {image}"))
+}
+
+/// `image` with `:latest` added when it names no tag, as docker itself reads it.
+pub fn with_default_tag(image: &str) -> String {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    if name.contains(':') || name.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// A `docker build` of one stage of the web Dockerfile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Build<'a> {
+    pub target: &'a str,
+    pub tag: &'a str,
+    pub cache_from: Vec<String>,
+    pub build_args: Vec<(String, String)>,
+}
+
+impl Build<'_> {
+    pub fn cmd(&self, root: &Path, engine: &Engine) -> Cmd {
+        let mut cmd = docker()
+            .arg("build")
+            .args(["--file", DOCKERFILE])
+            .args(["--target", self.target])
+            .args(["--tag", self.tag]);
+        for image in &self.cache_from {
+            cmd = cmd.args(["--cache-from", image]);
+        }
+        for (name, value) in &self.build_args {
+            cmd = cmd.arg("--build-arg").arg(format!("{name}={value}"));
+        }
+        if engine.buildkit {
+            // Records cache metadata in the image so a later `--cache-from` can use it.
+            cmd = cmd.args(["--build-arg", "BUILDKIT_INLINE_CACHE=1"]);
+        }
+        cmd.arg(".").dir(root)
+    }
+}
+
+/// A container name unique to this process and moment, so runs never collide.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{nanos:08x}", std::process::id())
+}
+
+/// Runs `run` (a `docker run --name NAME …` command) to completion and returns its exit code.
+/// On Ctrl-C the container is removed, since killing the docker client does not stop it.
+pub fn run_container(ctx: &Context, run: &Cmd, name: &str) -> anyhow::Result<Option<i32>> {
+    match run.status(ctx) {
+        Err(err) if err.is::<Interrupted>() => {
+            let rm = docker().args(["rm", "--force", name]);
+            ctx.ui.echo(&rm);
+            let _ = rm.read_output(&ctx.without_interrupt());
+            Err(err.context(format!("container {name} stopped and removed")))
+        }
+        result => result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dockerfile_carries_the_build_cache_label() {
+        let dockerfile = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DOCKERFILE),
+        )
+        .unwrap();
+        let (key, value) = BUILD_CACHE_LABEL.split_once('=').unwrap();
+        assert!(dockerfile.contains(&format!("LABEL {key}=\"{value}\"")));
+    }
+
+    #[test]
+    fn default_tag_is_latest_as_docker_reads_it() {
+        assert_eq!(with_default_tag("web-test"), "web-test:latest");
+        assert_eq!(with_default_tag("localhost:5000/acme/web"), "localhost:5000/acme/web:latest");
+        assert_eq!(with_default_tag("localhost:5000/acme/web:abc"), "localhost:5000/acme/web:abc");
+    }
+
+    #[test]
+    fn build_command_line() {
+        let build = Build {
+            target: "test",
+            tag: "web-test:latest",
+            cache_from: vec!["web-test:latest".into()],
+            build_args: vec![("APP_VERSION".into(), "abc123".into())],
+        };
+        let legacy = Engine { server_version: "20.10".into(), buildkit: false };
+        assert_eq!(
+            build.cmd(Path::new("/src"), &legacy).to_string(),
+            "docker build --file web/Dockerfile --target test --tag web-test:latest \
+             --cache-from web-test:latest --build-arg APP_VERSION=abc123 ."
+        );
+        let buildkit = Engine { buildkit: true, ..legacy };
+        assert!(
+            build
+                .cmd(Path::new("/src"), &buildkit)
+                .to_string()
+                .ends_with("--build-arg BUILDKIT_INLINE_CACHE=1 .")
+        );
+    }
+}

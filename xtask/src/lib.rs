@@ -1,0 +1,87 @@
+//! The release pipeline of the web application, as a library behind `cargo xtask`.
+//! The modules read like the pipeline: test, then (in later commands) build and deploy;
+//! the pieces they share are named for what they hold.
+
+pub mod bench;
+pub mod cache;
+pub mod cmd;
+pub mod docker;
+pub mod flags;
+pub mod interrupt;
+pub mod test;
+pub mod ui;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::interrupt::Interrupt;
+use crate::ui::Ui;
+
+/// What every step needs, passed down explicitly: no global state.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The workspace root (holds `Cargo.toml`, `web/`, `xtask/`).
+    pub root: PathBuf,
+    pub ui: Ui,
+    pub interrupt: Interrupt,
+}
+
+impl Context {
+    /// The same context with a fresh interrupt flag, for clean-up after a Ctrl-C.
+    pub fn without_interrupt(&self) -> Context {
+        Context { interrupt: Interrupt::default(), ..self.clone() }
+    }
+}
+
+/// A failure whose exit status is decided by what failed (the test suite's own status,
+/// a deploy failure kind), not the generic 1.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The exit status for an error: the failure's own, 130 for Ctrl-C, else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if let Some(failure) = err.downcast_ref::<Failure>() {
+        failure.code
+    } else if err.chain().any(|e| e.is::<interrupt::Interrupted>()) {
+        130
+    } else {
+        1
+    }
+}
+
+/// The workspace to work on: `--project-dir`, else the one this xtask was built in.
+pub fn project_root(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let root = match flag {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+        }
+    };
+    if !root.join(docker::DOCKERFILE).is_file() {
+        bail!(
+            "{} is not this project's workspace (no {}): pass --project-dir DIR",
+            root.display(),
+            docker::DOCKERFILE
+        );
+    }
+    Ok(root)
+}

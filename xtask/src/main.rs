@@ -1,0 +1,34 @@
+//! `cargo xtask`: parses the command line and dispatches; the work lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use xtask::flags::{Bench, Command, Xtask};
+use xtask::interrupt::Interrupt;
+use xtask::ui::Ui;
+use xtask::{Context, bench, test};
+
+fn main() -> ExitCode {
+    let flags = Xtask::parse();
+    let ui = Ui::from_env();
+    match run(flags, ui) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            ui.error(&err);
+            ExitCode::from(u8::try_from(xtask::exit_code(&err)).unwrap_or(1))
+        }
+    }
+}
+
+fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
+    let ctx = Context {
+        root: xtask::project_root(flags.project_dir.as_deref())?,
+        ui,
+        interrupt: Interrupt::install()?,
+    };
+    match flags.command {
+        Command::Test(flags) => test::run(&ctx, &flags),
+        Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
+        Command::Bench(Bench::Xtask(flags)) => bench::xtask(&ctx, &flags),
+    }
+}

@@ -1,0 +1,79 @@
+//! `cargo xtask test`: build the test stage of the web Dockerfile with the cached image as
+//! build cache, keep the cache tarball current, and run the suite in a throwaway container.
+
+use std::path::PathBuf;
+
+use crate::cache;
+use crate::docker::{self, Build};
+use crate::{Context, Failure, flags};
+
+/// Everything `test` will do, decided before anything runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub image: String,
+    /// `None` with `--no-cache`.
+    pub cache_file: Option<PathBuf>,
+    pub container: String,
+}
+
+impl Plan {
+    pub fn new(flags: &flags::Test) -> anyhow::Result<Plan> {
+        let cache_file = if flags.no_cache { None } else { Some(flags.cache_file()?) };
+        Ok(Plan {
+            image: docker::with_default_tag(&flags.image),
+            cache_file,
+            container: docker::unique_name("xtask-test"),
+        })
+    }
+
+    /// The suite runs offline (`--network none`) in a container removed when it ends.
+    pub fn run_cmd(&self) -> crate::cmd::Cmd {
+        docker::docker()
+            .args(["run", "--rm", "--network", "none", "--name", &self.container])
+            .arg(&self.image)
+    }
+}
+
+pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
+    let plan = Plan::new(flags)?;
+    let engine = docker::preflight(ctx)?;
+
+    let cached = match &plan.cache_file {
+        Some(path) => cache::restore(ctx, path, &plan.image)?,
+        None => None,
+    };
+
+    ctx.ui.step(format_args!("build the test image {}", plan.image));
+    let build = Build {
+        target: "test",
+        tag: &plan.image,
+        cache_from: docker::cache_sources(ctx, &plan.image)?,
+        build_args: Vec::new(),
+    };
+    build.cmd(&ctx.root, &engine).run(ctx)?;
+    let built = docker::image_id(ctx, &plan.image)?
+        .ok_or_else(|| anyhow::anyhow!("docker build succeeded but {} is missing", plan.image))?;
+
+    if let Some(path) = &plan.cache_file {
+        if cached.as_deref() == Some(built.as_str()) {
+            ctx.ui.info(format_args!("cache {} is up to date: not saved", path.display()));
+        } else {
+            ctx.ui.step(format_args!("save the test image to {}", path.display()));
+            let size = docker::image_size(ctx, &plan.image).ok();
+            cache::save(ctx, &plan.image, path, size)?;
+        }
+    }
+
+    ctx.ui.step("run the web test suite");
+    let code = docker::run_container(ctx, &plan.run_cmd(), &plan.container)?;
+    match code {
+        Some(0) => {
+            ctx.ui.success("web test suite passed");
+            Ok(())
+        }
+        Some(code) => {
+            Err(Failure::new(code, format!("web test suite failed (exit status {code})")).into())
+        }
+        None => Err(Failure::new(1, "web test suite was killed by a signal").into()),
+    }
+}

@@ -1,0 +1,195 @@
+//! What the person at the terminal or reading the CI log sees: step headings, echoed
+//! commands, warnings and progress. Animated only on a terminal; plain lines otherwise;
+//! colour only on a terminal and never with `NO_COLOR`.
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often a progress line is printed when the output is not a terminal (a CI log).
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How often a progress line is redrawn on a terminal.
+const TTY_REDRAW_EVERY: Duration = Duration::from_millis(100);
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+/// All our own messages go to stderr, like cargo's; children write where they write.
+#[derive(Clone, Copy, Debug)]
+pub struct Ui {
+    tty: bool,
+    color: bool,
+}
+
+impl Ui {
+    /// `tty`: stderr is a terminal and `TERM` is not `dumb`; `no_color`: `NO_COLOR` is set
+    /// to a non-empty value (https://no-color.org).
+    pub fn new(tty: bool, no_color: bool) -> Ui {
+        Ui { tty, color: tty && !no_color }
+    }
+
+    pub fn from_env() -> Ui {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Ui::new(std::io::stderr().is_terminal() && !dumb, no_color)
+    }
+
+    pub fn is_tty(&self) -> bool {
+        self.tty
+    }
+
+    fn paint(&self, style: &str, text: impl Display) -> String {
+        if self.color { format!("\x1b[{style}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    /// A pipeline step: `==> build the test image`.
+    pub fn step(&self, text: impl Display) {
+        eprintln!("{} {}", self.paint("1;34", "==>"), self.paint("1", text));
+    }
+
+    /// A command about to run, as it would be typed (secrets masked by the caller).
+    pub fn echo(&self, command: impl Display) {
+        eprintln!("{}", self.paint("2", format!("$ {command}")));
+    }
+
+    pub fn info(&self, text: impl Display) {
+        eprintln!("    {text}");
+    }
+
+    pub fn warn(&self, text: impl Display) {
+        eprintln!("{} {text}", self.paint("1;33", "warning:"));
+    }
+
+    /// The last line of a failed command: the whole error chain on one line.
+    pub fn error(&self, err: &anyhow::Error) {
+        eprintln!("{} {err:#}", self.paint("1;31", "error:"));
+    }
+
+    pub fn success(&self, text: impl Display) {
+        eprintln!("{} {text}", self.paint("1;32", "ok:"));
+    }
+
+    /// Progress of something measured in bytes (`total` when known).
+    pub fn progress(&self, label: impl Into<String>, total: Option<u64>) -> Progress {
+        Progress {
+            ui: *self,
+            label: label.into(),
+            total,
+            done: 0,
+            started: Instant::now(),
+            last_drawn: Instant::now(),
+            ticks: 0,
+        }
+    }
+}
+
+/// A byte counter that reports itself: redrawn in place on a terminal, one plain line every
+/// few seconds in a log, and a final summary line either way.
+pub struct Progress {
+    ui: Ui,
+    label: String,
+    total: Option<u64>,
+    done: u64,
+    started: Instant,
+    last_drawn: Instant,
+    ticks: usize,
+}
+
+impl Progress {
+    pub fn add(&mut self, bytes: u64) {
+        self.done += bytes;
+        let every = if self.ui.tty { TTY_REDRAW_EVERY } else { PLAIN_PROGRESS_EVERY };
+        if self.last_drawn.elapsed() >= every {
+            self.last_drawn = Instant::now();
+            self.ticks += 1;
+            self.draw();
+        }
+    }
+
+    fn describe(&self) -> String {
+        let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        match self.total {
+            Some(total) if total > 0 => {
+                let percent = (self.done * 100 / total).min(99);
+                format!(
+                    "{}: {} of ~{} ({percent}%), {}/s",
+                    self.label,
+                    human_bytes(self.done),
+                    human_bytes(total),
+                    human_bytes(rate as u64)
+                )
+            }
+            _ => format!(
+                "{}: {}, {}/s",
+                self.label,
+                human_bytes(self.done),
+                human_bytes(rate as u64)
+            ),
+        }
+    }
+
+    fn draw(&self) {
+        if self.ui.tty {
+            let spin = SPINNER[self.ticks % SPINNER.len()];
+            eprint!("\r\x1b[2K    {spin} {}", self.describe());
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("    {}", self.describe());
+        }
+    }
+
+    /// Ends the line with what was done and how long it took.
+    pub fn finish(self) {
+        if self.ui.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!(
+            "    {}: {} in {:.1}s",
+            self.label,
+            human_bytes(self.done),
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Clears a redrawn line without a summary (the step failed; its error says why).
+    pub fn abandon(self) {
+        if self.ui.tty {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = next;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert_eq!(Ui::new(false, false).paint("1", "x"), "x");
+        assert_eq!(Ui::new(true, true).paint("1", "x"), "x");
+        assert_eq!(Ui::new(true, false).paint("1", "x"), "\x1b[1mx\x1b[0m");
+    }
+
+    #[test]
+    fn bytes_read_like_a_person_writes_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(1_429_352_448), "1.3 GiB");
+    }
+}
