@@ -16,6 +16,8 @@ const OURS_IMAGE: &str = "xtask-bench-ours:latest";
 
 /// The seed's literal sequence, and ours, each with its own cache tarball.
 struct Sides {
+    /// A copy of this binary, so that a rebuild during the benchmark cannot swap it.
+    xtask: PathBuf,
     seed_tar: PathBuf,
     ours_tar: PathBuf,
     log: File,
@@ -38,8 +40,7 @@ impl Sides {
     }
 
     fn ours(&self, ctx: &Context) -> anyhow::Result<Duration> {
-        let exe = std::env::current_exe().context("find the xtask binary")?;
-        let test = Cmd::new(exe)
+        let test = Cmd::new(&self.xtask)
             .arg("--project-dir")
             .arg(&ctx.root)
             .args(["test", "--image", OURS_IMAGE, "--cache-file"])
@@ -73,7 +74,11 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
     let dir = ctx.root.join("target").join("bench");
     fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let log_path = dir.join("test-cache.log");
+    let xtask = dir.join("xtask-under-test");
+    fs::copy(std::env::current_exe().context("find the xtask binary")?, &xtask)
+        .with_context(|| format!("copy the xtask binary to {}", xtask.display()))?;
     let sides = Sides {
+        xtask,
         seed_tar: dir.join("seed-image.tar"),
         ours_tar: dir.join("ours-image.tar"),
         log: File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?,
@@ -152,7 +157,7 @@ pub fn xtask(ctx: &Context, flags: &flags::BenchXtask) -> anyhow::Result<()> {
     fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let log_path = dir.join("xtask.log");
     let log = File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo = ctx.env.get("CARGO").unwrap_or("cargo").to_owned();
 
     ctx.ui.step("cold debug build of xtask in a fresh target directory");
     remove_dir(&cold)?;
@@ -184,6 +189,70 @@ pub fn xtask(ctx: &Context, flags: &flags::BenchXtask) -> anyhow::Result<()> {
         runs.len()
     );
     Ok(())
+}
+
+/// The deploy image: its size, and how long from `docker run` to the first 200 on /health.
+pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
+    let engine = docker::preflight(ctx)?;
+    let image = "xtask-bench-web:latest";
+    ctx.ui.step(format_args!("build the deploy image as {image}"));
+    let build = docker::Build {
+        target: "runtime",
+        tag: image,
+        cache_from: docker::cache_sources(ctx, "web-test:latest")?,
+        build_args: vec![("APP_VERSION".to_owned(), "bench".to_owned())],
+    };
+    build.cmd(&ctx.root, &engine).run(ctx)?;
+    let size = docker::image_size(ctx, image)?;
+
+    ctx.ui.step(format_args!(
+        "{} starts, port published on 127.0.0.1 as on Elastic Beanstalk",
+        flags.starts
+    ));
+    let (mut returned, mut answered) = (Vec::new(), Vec::new());
+    for _ in 0..flags.starts {
+        let (run_ms, first_ms) = start_until_healthy(ctx, image)?;
+        returned.push(run_ms);
+        answered.push(first_ms);
+    }
+    let _ = docker().args(["rmi", image]).read(ctx);
+    let (run_ms, first_ms) = (median(&returned), median(&answered));
+    println!();
+    println!("deploy image size: {:.2} MB (target <= 25 MB)", size as f64 / 1e6);
+    println!(
+        "start -> first 200 on /health: {first_ms:.0} ms median of {} (target <= 200 ms); \
+         of which `docker run -d` itself: {run_ms:.0} ms, the app after it: {:.0} ms",
+        answered.len(),
+        first_ms - run_ms
+    );
+    Ok(())
+}
+
+/// Milliseconds until `docker run -d` returned and until /health first answered 200.
+fn start_until_healthy(ctx: &Context, image: &str) -> anyhow::Result<(f64, f64)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let name = docker::unique_name("xtask-bench-start");
+    let run = docker()
+        .args(["run", "--detach", "--name", &name, "--env", "APP_ENV=local", "--publish"])
+        .arg(format!("127.0.0.1:{port}:80"))
+        .arg(image);
+    let started = Instant::now();
+    run.read(ctx)?;
+    let returned = started.elapsed();
+    let addr = format!("127.0.0.1:{port}");
+    let answered = loop {
+        if crate::http::get(&addr, "/health", Duration::from_secs(1)).is_ok_and(|r| r.status == 200)
+        {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = docker().args(["rm", "--force", &name]).read(ctx);
+            anyhow::bail!("{image} did not answer on {addr}/health within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    docker().args(["rm", "--force", &name]).read(ctx)?;
+    Ok((returned.as_secs_f64() * 1000.0, answered.as_secs_f64() * 1000.0))
 }
 
 fn report(ctx: &Context, side: &str, took: Duration) -> f64 {

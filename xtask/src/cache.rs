@@ -226,7 +226,7 @@ pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option
     ctx.ui.step(format_args!("restore the test image cache {}", path.display()));
     let (id, tags) = match inspect(path) {
         Cached::Missing => {
-            ctx.ui.info("no cache file yet: building from scratch; the image will be saved there");
+            ctx.ui.info("no cache file yet: building without it");
             return Ok(None);
         }
         Cached::Unusable(why) => {

@@ -164,11 +164,18 @@ impl Cmd {
         self.check(&output)
     }
 
-    /// Runs a query quietly and returns its stdout, trimmed; stderr is kept for the error.
+    /// Echoes the command and runs it with stdout on the terminal (progress stays visible)
+    /// and stderr captured for the caller's error message; returns whatever the exit.
+    pub fn run_capturing_stderr(&self, ctx: &Context) -> anyhow::Result<Output> {
+        self.spawn_and_wait(ctx, self.expression().stderr_capture(), true)
+    }
+
+    /// Runs a query quietly and returns its stdout without trailing white space; stderr is
+    /// kept for the error.
     pub fn read(&self, ctx: &Context) -> anyhow::Result<String> {
         let output = self.read_output(ctx)?;
         self.check(&output)?;
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        Ok(String::from_utf8_lossy(&output.stdout).trim_end().to_owned())
     }
 
     /// Runs a query quietly and returns its whole output, whatever its exit status.

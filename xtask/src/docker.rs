@@ -34,7 +34,7 @@ pub fn preflight(ctx: &Context) -> anyhow::Result<Engine> {
     let version = docker().args(["version", "--format", "{{.Server.Version}}"]);
     let output = version.read_output(ctx)?;
     if !output.status.success() {
-        let host = std::env::var("DOCKER_HOST").map(|h| format!(" at {h}")).unwrap_or_default();
+        let host = ctx.env.get("DOCKER_HOST").map(|h| format!(" at {h}")).unwrap_or_default();
         bail!(
             "Docker daemon not reachable{host}: is Docker running? (start it, or fix DOCKER_HOST) \
              [docker said: {}]",
@@ -42,7 +42,7 @@ pub fn preflight(ctx: &Context) -> anyhow::Result<Engine> {
         );
     }
     let server_version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let disabled = std::env::var("DOCKER_BUILDKIT").is_ok_and(|v| v == "0");
+    let disabled = ctx.env.get("DOCKER_BUILDKIT") == Some("0");
     let buildkit =
         !disabled && docker().args(["buildx", "version"]).read_output(ctx)?.status.success();
     Ok(Engine { server_version, buildkit })

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use crate::Env;
+
 /// Test, build and ship the web application. CI runs exactly these commands.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, arg_required_else_help = true)]
@@ -22,6 +24,9 @@ pub enum Command {
     /// Build the test image (reusing the cached one as build cache) and run the web test
     /// suite in it; the suite's exit status is this command's
     Test(Test),
+    /// Build the deploy image IMAGE:TAG (image from the settings, tag from the commit) and,
+    /// with --push, push it to its registry
+    Build(Build),
     /// Measure the pipeline against the hand-made scripts it replaces
     #[command(subcommand)]
     Bench(Bench),
@@ -29,31 +34,68 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Test {
-    /// Tarball that keeps the test image between CI runs [default: ~/docker/image.tar]
-    #[arg(long, value_name = "PATH", env = "TEST_IMAGE_CACHE")]
-    pub cache_file: Option<PathBuf>,
-
-    /// Neither load nor save the cache tarball (Docker's own build cache still applies)
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub cache: CacheFile,
 
     /// Name of the test image
     #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
     pub image: String,
 }
 
-impl Test {
-    pub fn cache_file(&self) -> anyhow::Result<PathBuf> {
-        match &self.cache_file {
-            Some(path) => Ok(path.clone()),
-            None => {
-                let home = std::env::var_os("HOME")
-                    .filter(|h| !h.is_empty())
-                    .context("HOME is not set: pass --cache-file PATH or set TEST_IMAGE_CACHE")?;
-                Ok(PathBuf::from(home).join("docker").join("image.tar"))
-            }
+/// The test image's cache tarball, shared by `test` (loads and saves it) and `build`
+/// (loads it, to reuse the compiled dependencies).
+#[derive(Debug, Args)]
+pub struct CacheFile {
+    /// Tarball that keeps the test image between CI runs [default: ~/docker/image.tar]
+    #[arg(long, value_name = "PATH", env = "TEST_IMAGE_CACHE")]
+    pub cache_file: Option<PathBuf>,
+
+    /// Do not use the cache tarball at all (Docker's own build cache still applies)
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheFile {
+    /// The tarball to use, or `None` with `--no-cache`.
+    pub fn path(&self, env: &Env) -> anyhow::Result<Option<PathBuf>> {
+        if self.no_cache {
+            return Ok(None);
         }
+        if let Some(path) = &self.cache_file {
+            return Ok(Some(path.clone()));
+        }
+        let home = env
+            .get("HOME")
+            .context("HOME is not set: pass --cache-file PATH or set TEST_IMAGE_CACHE")?;
+        Ok(Some(PathBuf::from(home).join("docker").join("image.tar")))
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Build {
+    /// Image tag [default: $CIRCLE_SHA1, else the commit checked out]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Push IMAGE:TAG (credentials from REGISTRY_USERNAME and REGISTRY_PASSWORD); skips
+    /// build and push when the registry already has it
+    #[arg(long)]
+    pub push: bool,
+
+    /// Push a commit tag even when the work tree has uncommitted changes
+    #[arg(long)]
+    pub allow_dirty: bool,
+
+    /// Print the plan (every command, secrets masked) and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub cache: CacheFile,
+
+    /// Test image whose compiled dependencies the build reuses
+    #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
+    pub test_image: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +104,8 @@ pub enum Bench {
     /// with a cache tarball and on a daemon that already holds the image. It removes this
     /// project's build-cache images from the daemon to simulate a fresh CI machine.
     TestCache(BenchTestCache),
+    /// The deploy image: size, and `docker run` to the first 200 on /health
+    Image(BenchImage),
     /// Cold debug build of the xtask (wall and CPU time) and a warm `cargo xtask --help`
     Xtask(BenchXtask),
 }
@@ -75,6 +119,13 @@ pub struct BenchTestCache {
     /// Timed runs of each side on a daemon that holds the image (the median is reported)
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub warm_rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchImage {
+    /// Container starts to time (the median is reported)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub starts: usize,
 }
 
 #[derive(Debug, Args)]

@@ -3,14 +3,21 @@
 //! the pieces they share are named for what they hold.
 
 pub mod bench;
+pub mod build;
 pub mod cache;
 pub mod cmd;
 pub mod docker;
 pub mod flags;
+pub mod git;
+pub mod http;
 pub mod interrupt;
+pub mod registry;
+pub mod secret;
+pub mod settings;
 pub mod test;
 pub mod ui;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -24,8 +31,38 @@ use crate::ui::Ui;
 pub struct Context {
     /// The workspace root (holds `Cargo.toml`, `web/`, `xtask/`).
     pub root: PathBuf,
+    /// The environment variables, read once at start.
+    pub env: Env,
     pub ui: Ui,
     pub interrupt: Interrupt,
+}
+
+/// A snapshot of environment variables. Its `Debug` shows names only: values may be secret.
+#[derive(Clone, Default)]
+pub struct Env(BTreeMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env(std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect())
+    }
+
+    /// The value of `name`; an empty value counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn with(mut self, name: &str, value: &str) -> Env {
+        self.0.insert(name.to_owned(), value.to_owned());
+        self
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 impl Context {

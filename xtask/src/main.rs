@@ -6,7 +6,7 @@ use clap::Parser;
 use xtask::flags::{Bench, Command, Xtask};
 use xtask::interrupt::Interrupt;
 use xtask::ui::Ui;
-use xtask::{Context, bench, test};
+use xtask::{Context, bench, build, test};
 
 fn main() -> ExitCode {
     let flags = Xtask::parse();
@@ -23,12 +23,15 @@ fn main() -> ExitCode {
 fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
     let ctx = Context {
         root: xtask::project_root(flags.project_dir.as_deref())?,
+        env: xtask::Env::from_process(),
         ui,
         interrupt: Interrupt::install()?,
     };
     match flags.command {
         Command::Test(flags) => test::run(&ctx, &flags),
+        Command::Build(flags) => build::run(&ctx, &flags),
         Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
+        Command::Bench(Bench::Image(flags)) => bench::image(&ctx, &flags),
         Command::Bench(Bench::Xtask(flags)) => bench::xtask(&ctx, &flags),
     }
 }

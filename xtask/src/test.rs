@@ -17,8 +17,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(flags: &flags::Test) -> anyhow::Result<Plan> {
-        let cache_file = if flags.no_cache { None } else { Some(flags.cache_file()?) };
+    pub fn new(flags: &flags::Test, env: &crate::Env) -> anyhow::Result<Plan> {
+        let cache_file = flags.cache.path(env)?;
         Ok(Plan {
             image: docker::with_default_tag(&flags.image),
             cache_file,
@@ -35,7 +35,7 @@ impl Plan {
 }
 
 pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
-    let plan = Plan::new(flags)?;
+    let plan = Plan::new(flags, &ctx.env)?;
     let engine = docker::preflight(ctx)?;
 
     let cached = match &plan.cache_file {

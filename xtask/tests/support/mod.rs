@@ -143,3 +143,148 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The local test registry started by `.ci/registry`.
+pub struct Registry {
+    pub addr: String,
+    pub username: String,
+    pub password: String,
+}
+
+pub fn registry() -> Registry {
+    let dir = std::env::var("XTASK_TEST_REGISTRY_DIR")
+        .unwrap_or_else(|_| "/var/tmp/xtask-registry".to_owned());
+    let read = |name: &str| {
+        fs::read_to_string(Path::new(&dir).join(name)).unwrap_or_else(|err| {
+            panic!("no test registry ({dir}/{name}: {err}): run `bash .ci/registry` first")
+        })
+    };
+    Registry {
+        addr: "127.0.0.1:5000".to_owned(),
+        username: read("username"),
+        password: read("password"),
+    }
+}
+
+impl Registry {
+    fn authorization(&self) -> String {
+        format!("Basic {}", base64(format!("{}:{}", self.username, self.password).as_bytes()))
+    }
+
+    /// The digest of `path:tag` in the registry, `None` when it has no such manifest.
+    pub fn digest(&self, path: &str, tag: &str) -> Option<String> {
+        let auth = self.authorization();
+        let response = xtask::http::request(
+            "HEAD",
+            &self.addr,
+            &format!("/v2/{path}/manifests/{tag}"),
+            &[
+                ("Authorization", auth.as_str()),
+                ("Accept", "application/vnd.docker.distribution.manifest.v2+json"),
+            ],
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        match response.status {
+            200 => Some(response.header("docker-content-digest").unwrap().to_owned()),
+            404 => None,
+            other => panic!("registry answered {other} for {path}:{tag}"),
+        }
+    }
+
+    pub fn delete(&self, path: &str, tag: &str) {
+        if let Some(digest) = self.digest(path, tag) {
+            let auth = self.authorization();
+            let url = format!("/v2/{path}/manifests/{digest}");
+            let headers = [("Authorization", auth.as_str())];
+            let _ = xtask::http::request(
+                "DELETE",
+                &self.addr,
+                &url,
+                &headers,
+                std::time::Duration::from_secs(5),
+            );
+        }
+    }
+
+    /// `docker login` into a private config dir (password on stdin), for pulls by the test.
+    pub fn login(&self, config_dir: &Path) {
+        let out = duct::cmd!(
+            "docker",
+            "--config",
+            config_dir,
+            "login",
+            "--username",
+            &self.username,
+            "--password-stdin",
+            &self.addr
+        )
+        .stdin_bytes(self.password.as_bytes())
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running container removed when the test ends; its port 80 published on loopback.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        docker(&["rm", "--force", &self.0]);
+    }
+}
+
+impl Container {
+    /// The `127.0.0.1:PORT` that container port `port` is published on.
+    pub fn host_port(&self, port: u16) -> String {
+        let out = docker(&["port", &self.0, &format!("{port}/tcp")]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find(|l| l.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no port: {text}"))
+            .to_owned()
+    }
+}
+
+/// Polls `GET http://addr/health` until it answers 200 (or panics after `secs`).
+pub fn wait_healthy(addr: &str, secs: u64) -> xtask::http::Response {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Ok(response) = xtask::http::get(addr, "/health", std::time::Duration::from_secs(2))
+            && response.status == 200
+        {
+            return response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{addr}/health did not answer 200 in {secs}s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
