@@ -199,7 +199,7 @@ pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
     let build = docker::Build {
         target: "runtime",
         tag: image,
-        cache_from: docker::cache_sources(ctx, "web-test:latest")?,
+        cache_from: docker::cache_sources(ctx, &["web-test:latest", docker::BUILD_STAGE_IMAGE])?,
         build_args: vec![("APP_VERSION".to_owned(), "bench".to_owned())],
     };
     build.cmd(&ctx.root, &engine).run(ctx)?;

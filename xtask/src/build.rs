@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
+use crate::cmd::Cmd;
 use crate::docker::{self, Build, Engine};
 use crate::registry::{Credentials, ImageRef, Session};
 use crate::settings::Settings;
@@ -69,20 +70,26 @@ impl Plan {
         })
     }
 
-    fn build_cmd(
-        &self,
-        ctx: &Context,
-        engine: &Engine,
-        cache_from: Vec<String>,
-    ) -> crate::cmd::Cmd {
+    /// The two builds: the `build` stage (compiled binaries) under a tag of its own, so the
+    /// next build reuses it, then the `runtime` stage as `IMAGE:TAG`.
+    fn build_cmds(&self, ctx: &Context, engine: &Engine, mut cache_from: Vec<String>) -> [Cmd; 2] {
+        let stage = Build {
+            target: "build",
+            tag: docker::BUILD_STAGE_IMAGE,
+            cache_from: cache_from.clone(),
+            build_args: Vec::new(),
+        };
+        if !cache_from.iter().any(|c| c == docker::BUILD_STAGE_IMAGE) {
+            cache_from.push(docker::BUILD_STAGE_IMAGE.to_owned());
+        }
         let reference = self.image.to_string();
-        let build = Build {
+        let runtime = Build {
             target: "runtime",
             tag: &reference,
             cache_from,
             build_args: vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
         };
-        build.cmd(&ctx.root, engine)
+        [stage.cmd(&ctx.root, engine), runtime.cmd(&ctx.root, engine)]
     }
 
     /// The plan as a reader checks it: every command, secrets masked. Runs nothing.
@@ -110,14 +117,17 @@ impl Plan {
         }
         ui.info("build the deploy image, reusing the test image's compiled dependencies:");
         let engine = Engine { server_version: String::new(), buildkit: false };
-        ui.echo(self.build_cmd(ctx, &engine, vec![self.test_image.clone()]));
+        let cache_from = vec![self.test_image.clone(), docker::BUILD_STAGE_IMAGE.to_owned()];
+        for cmd in self.build_cmds(ctx, &engine, cache_from) {
+            ui.echo(cmd);
+        }
         match &self.session {
             Some(session) => ui.echo(session.push_cmd(&self.image)),
             None => ui.info("no push (pass --push)"),
         }
     }
 
-    pub fn execute(mut self, ctx: &Context) -> anyhow::Result<Outcome> {
+    pub fn execute(&mut self, ctx: &Context) -> anyhow::Result<Outcome> {
         let engine = docker::preflight(ctx)?;
         let session = match self.session.take() {
             Some(planned) => {
@@ -138,8 +148,11 @@ impl Plan {
             cache::restore(ctx, path, &self.test_image)?;
         }
         ctx.ui.step(format_args!("build the deploy image {}", self.image));
-        let cache_from = docker::cache_sources(ctx, &self.test_image)?;
-        self.build_cmd(ctx, &engine, cache_from).run(ctx)?;
+        let cache_from =
+            docker::cache_sources(ctx, &[&self.test_image, docker::BUILD_STAGE_IMAGE])?;
+        for cmd in self.build_cmds(ctx, &engine, cache_from) {
+            cmd.run(ctx)?;
+        }
         let Some(session) = session else {
             ctx.ui.success(format_args!("built {} (not pushed: pass --push)", self.image));
             return Ok(Outcome::Built);
@@ -153,7 +166,7 @@ impl Plan {
 
 pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let plan = Plan::new(ctx, &settings, flags)?;
+    let mut plan = Plan::new(ctx, &settings, flags)?;
     if flags.dry_run {
         plan.print(ctx);
         return Ok(());

@@ -149,6 +149,14 @@ impl Cmd {
         self.check(&output)
     }
 
+    /// Echoes the command and runs it with its output captured: shown only in the error
+    /// when it fails (for chatty commands whose success says nothing).
+    pub fn run_quiet(&self, ctx: &Context) -> anyhow::Result<()> {
+        ctx.ui.echo(self);
+        let output = self.read_output(ctx)?;
+        self.check(&output)
+    }
+
     /// Like [`Cmd::run`], but a non-zero exit is returned, not an error.
     pub fn status(&self, ctx: &Context) -> anyhow::Result<Option<i32>> {
         let output = self.spawn_and_wait(ctx, self.expression(), true)?;

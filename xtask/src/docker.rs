@@ -12,10 +12,11 @@ use crate::interrupt::Interrupted;
 
 /// The Dockerfile of the web application, relative to the project root.
 pub const DOCKERFILE: &str = "web/Dockerfile";
-/// The label `web/Dockerfile` puts on every image of its build chain (keep the two equal).
+/// The label `web/Dockerfile` puts on every image of its build chain (keep the two equal);
+/// `bench` removes this project's build cache by it.
 pub const BUILD_CACHE_LABEL: &str = "dev.xtask.build-cache=web";
-/// At most this many other labelled images are offered as build cache.
-const MAX_CACHE_SOURCES: usize = 5;
+/// The `build` stage (compiled release binaries), tagged so later deploy builds reuse it.
+pub const BUILD_STAGE_IMAGE: &str = "web-build-stage:latest";
 
 /// What we learned about the engine before using it.
 #[derive(Clone, Debug)]
@@ -57,26 +58,21 @@ pub fn image_id(ctx: &Context, image: &str) -> anyhow::Result<Option<String>> {
     Ok(ids.lines().next().map(str::to_owned))
 }
 
-/// What a build of `image` should use as cache: the image itself when the daemon holds it
-/// (its previous build, or the one just loaded from the cache tarball); otherwise the
-/// newest other tagged images of this project's build chain, so that a new image name, or
-/// the deploy image after the test image, still reuses the compiled dependencies.
-pub fn cache_sources(ctx: &Context, image: &str) -> anyhow::Result<Vec<String>> {
-    if image_id(ctx, image)?.is_some() {
-        return Ok(vec![image.to_owned()]);
+/// What a build should use as cache: those of `images` the daemon holds (the previous
+/// build, or the image just loaded from the cache tarball).
+///
+/// Docker's legacy builder, once given `--cache-from`, takes a step from its local cache
+/// only when that step is an ancestor of a named image; without it, it cannot use a loaded
+/// image at all. Hence naming every image whose layers a build can reuse, and naming none
+/// when the daemon holds none of them (its local cache then applies in full).
+pub fn cache_sources(ctx: &Context, images: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut present = Vec::new();
+    for image in images {
+        if image_id(ctx, image)?.is_some() {
+            present.push((*image).to_owned());
+        }
     }
-    let listed = docker()
-        .args(["images", "--filter"])
-        .arg(format!("label={BUILD_CACHE_LABEL}"))
-        .args(["--format", "{{.Repository}}:{{.Tag}}"])
-        .read(ctx)
-        .context("list this project's images")?;
-    Ok(listed
-        .lines()
-        .filter(|name| !name.contains("<none>"))
-        .take(MAX_CACHE_SOURCES)
-        .map(str::to_owned)
-        .collect())
+    Ok(present)
 }
 
 /// The size of `image` in bytes, as the daemon reports it (close to its `docker save` size).

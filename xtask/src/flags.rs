@@ -27,6 +27,10 @@ pub enum Command {
     /// Build the deploy image IMAGE:TAG (image from the settings, tag from the commit) and,
     /// with --push, push it to its registry
     Build(Build),
+    /// Run the release on this machine the way Elastic Beanstalk would (--local): build the
+    /// deploy image, render the same Dockerrun, replace the running release once the new one
+    /// answers its health path
+    Deploy(Deploy),
     /// Measure the pipeline against the hand-made scripts it replaces
     #[command(subcommand)]
     Bench(Bench),
@@ -96,6 +100,66 @@ pub struct Build {
     /// Test image whose compiled dependencies the build reuses
     #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
     pub test_image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Deploy {
+    /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
+    /// Beanstalk's Docker platform would
+    #[arg(long, required = true)]
+    pub local: bool,
+
+    /// Image tag to build and run [default: $CIRCLE_SHA1, else the commit checked out]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Print the plan (rendered Dockerrun, every command, secrets masked) and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Seconds the new release may take to answer its health path [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Port on 127.0.0.1 that serves the release
+    #[arg(long, value_name = "N", default_value_t = 8080)]
+    pub port: u16,
+
+    /// KEY=VALUE lines used to render the options template, before the environment
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    /// Return once the release answers, instead of following its logs until Ctrl-C
+    #[arg(long)]
+    pub detach: bool,
+
+    /// Stop and remove the local release (and its proxy) on --port
+    #[arg(long)]
+    pub stop: bool,
+
+    #[command(flatten)]
+    pub cache: CacheFile,
+
+    /// Test image whose compiled dependencies the build reuses
+    #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
+    pub test_image: String,
+}
+
+impl Deploy {
+    /// The `build` this deploy starts with.
+    pub fn build(&self, push: bool) -> Build {
+        Build {
+            tag: self.tag.clone(),
+            push,
+            allow_dirty: !push,
+            dry_run: self.dry_run,
+            cache: CacheFile {
+                cache_file: self.cache.cache_file.clone(),
+                no_cache: self.cache.no_cache,
+            },
+            test_image: self.test_image.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

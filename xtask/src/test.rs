@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
     let build = Build {
         target: "test",
         tag: &plan.image,
-        cache_from: docker::cache_sources(ctx, &plan.image)?,
+        cache_from: docker::cache_sources(ctx, &[&plan.image, docker::BUILD_STAGE_IMAGE])?,
         build_args: Vec::new(),
     };
     build.cmd(&ctx.root, &engine).run(ctx)?;

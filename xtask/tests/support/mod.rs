@@ -123,7 +123,15 @@ impl Drop for TempDir {
 /// A copy of what `docker build` needs of this workspace, for tests that change the tree.
 pub fn copy_of_workspace(into: &Path) {
     let root = root();
-    for file in ["Cargo.toml", "Cargo.lock", ".dockerignore", "xtask/Cargo.toml"] {
+    let files = [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".dockerignore",
+        "xtask/Cargo.toml",
+        "Dockerrun.aws.json.template",
+        "eb-options.json.template",
+    ];
+    for file in files {
         let target = into.join(file);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
         fs::copy(root.join(file), target).unwrap();

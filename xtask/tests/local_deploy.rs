@@ -1,0 +1,235 @@
+//! `cargo xtask deploy --local` against the real Docker daemon: a release answers on its
+//! port, a new one replaces it with no failed request, a broken one leaves the old one
+//! serving, and the options template's variables reach the app.
+
+mod support;
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use support::{Run, TempDir, closed_port, docker, docker_lock, unique, wait_healthy, xtask_in};
+
+/// A local environment on its own port, stopped and its images removed when the test ends.
+struct Local {
+    project: TempDir,
+    port: u16,
+    image: String,
+}
+
+impl Local {
+    /// A copy of the workspace whose options template takes APP_NAME from `$GREETING_NAME`.
+    fn new() -> Local {
+        let project = TempDir::new("local");
+        support::copy_of_workspace(project.path());
+        let options = r#"[
+  { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "APP_ENV", "Value": "${DEPLOY_ENV}" },
+  { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "APP_NAME", "Value": "${GREETING_NAME}" },
+  { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "SECRET_KEY", "Value": "${SECRET_KEY}", "Secret": true },
+  { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "LOG_DIR", "Value": "/var/log/web" },
+  { "Namespace": "aws:elasticbeanstalk:application", "OptionName": "Application Healthcheck URL", "Value": "/health" }
+]"#;
+        fs::write(project.path().join("eb-options.json.template"), options).unwrap();
+        fs::write(project.path().join("local.env"), "GREETING_NAME=from-the-env-file\n").unwrap();
+        Local { project, port: closed_port(), image: format!("xtask-it/{}", unique("local")) }
+    }
+
+    fn deploy(&self, tag: &str, extra: &[&str]) -> Run {
+        let port = self.port.to_string();
+        let env_file = self.project.path().join("local.env");
+        let mut args = vec!["deploy", "--local", "--detach", "--port", &port, "--tag", tag];
+        args.extend_from_slice(&["--env-file", env_file.to_str().unwrap(), "--no-cache"]);
+        args.extend_from_slice(extra);
+        xtask_in(self.project.path(), &args, &[("DEPLOY_IMAGE", &self.image), ("CIRCLE_SHA1", "")])
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn health(&self) -> serde_json::Value {
+        serde_json::from_str(&wait_healthy(&self.addr(), 5).body).unwrap()
+    }
+
+    fn releases(&self) -> Vec<String> {
+        let filter = format!("label=dev.xtask.local={}", self.port);
+        let out = docker(&[
+            "ps",
+            "--filter",
+            &filter,
+            "--filter",
+            "label=dev.xtask.local.role=release",
+            "--format",
+            "{{.Names}}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let port = self.port.to_string();
+        xtask_in(self.project.path(), &["deploy", "--local", "--stop", "--port", &port], &[]);
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.image]);
+        for image in String::from_utf8_lossy(&out.stdout).lines() {
+            docker(&["rmi", "--force", image]);
+        }
+    }
+}
+
+#[test]
+fn a_new_release_replaces_the_old_one_with_no_failed_request() {
+    let _lock = docker_lock();
+    let local = Local::new();
+    local
+        .deploy("first", &[])
+        .assert_success()
+        .assert_contains(&format!("answers on http://127.0.0.1:{}/ (version first)", local.port));
+    let health = local.health();
+    assert_eq!(health["version"], "first");
+    assert_eq!(
+        health["app"], "from-the-env-file",
+        "the options template's variables reach the app"
+    );
+    assert_eq!(health["environment"], "local");
+    let logged = fs::read_to_string(
+        local.project.path().join(format!("target/deploy-local/{}/logs/web.log", local.port)),
+    )
+    .unwrap();
+    assert!(logged.contains("GET /health 200"), "the Logging directory is mapped: {logged}");
+
+    // Poll through the switch: every request must be answered by one release or the other.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (stop, addr) = (Arc::clone(&stop), local.addr());
+        thread::spawn(move || {
+            let (mut answered, mut failed, mut versions) = (0, Vec::new(), Vec::<String>::new());
+            while !stop.load(Ordering::SeqCst) {
+                match xtask::http::get(&addr, "/health", Duration::from_secs(5)) {
+                    Ok(r) if r.status == 200 => {
+                        answered += 1;
+                        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                        let version = json["version"].as_str().unwrap().to_owned();
+                        if versions.last() != Some(&version) {
+                            versions.push(version);
+                        }
+                    }
+                    Ok(r) => failed.push(format!("status {}", r.status)),
+                    Err(err) => failed.push(err.to_string()),
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            (answered, failed, versions)
+        })
+    };
+    let run = local.deploy("second", &[]);
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let (answered, failed, versions) = poller.join().unwrap();
+    run.assert_success().assert_contains("replace the previous release");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the switch: {failed:?}",
+        failed.len(),
+        answered + failed.len()
+    );
+    assert_eq!(versions, ["first", "second"], "served by the old release, then the new one");
+    assert!(answered > 50, "the poller ran through the switch ({answered} requests)");
+    assert_eq!(local.health()["version"], "second");
+    assert_eq!(local.releases().len(), 1, "the old release was removed");
+}
+
+#[test]
+fn a_broken_release_fails_with_its_log_and_the_previous_one_keeps_answering() {
+    let _lock = docker_lock();
+    let local = Local::new();
+    local.deploy("good", &[]).assert_success();
+
+    // A release that exits at once: production mode without SECRET_KEY.
+    let broken = r#"[
+  { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "APP_ENV", "Value": "production" }
+]"#;
+    fs::write(local.project.path().join("eb-options.json.template"), broken).unwrap();
+    let run = local.deploy("broken", &[]);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains("SECRET_KEY is not set")
+        .assert_contains("exited with status 2 instead of answering /health")
+        .assert_contains(&format!("the previous release keeps answering on port {}", local.port));
+    assert_eq!(local.health()["version"], "good");
+    assert_eq!(local.releases().len(), 1, "the broken container was removed");
+}
+
+#[test]
+fn a_port_in_use_is_named_before_anything_is_built() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = xtask_in(
+        &support::root(),
+        &["deploy", "--local", "--detach", "--port", &port, "--tag", "t"],
+        &[("DEPLOY_IMAGE", "xtask-it/port-in-use")],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains(&format!(
+        "error: port {port} is in use by another program: pass --port N to choose another"
+    ))
+    .assert_lacks("docker build");
+}
+
+#[test]
+fn dry_run_shows_the_rendered_descriptor_and_masks_secrets() {
+    let secret = unique("s3cr3t");
+    let run = xtask_in(
+        &support::root(),
+        &["deploy", "--local", "--dry-run", "--tag", "t"],
+        &[("SECRET_KEY", &secret), ("DEPLOY_IMAGE", "xtask-it/dry")],
+    );
+    run.assert_success()
+        .assert_contains("\"Name\": \"xtask-it/dry:t\"")
+        .assert_contains("SECRET_KEY=*** docker run")
+        .assert_contains("--env SECRET_KEY ")
+        .assert_lacks(&secret);
+}
+
+#[test]
+fn ctrl_c_while_following_logs_stops_the_release_cleanly() {
+    let _lock = docker_lock();
+    let local = Local::new();
+    let port = local.port.to_string();
+    let env_file = local.project.path().join("local.env");
+    let args = [
+        "--project-dir",
+        local.project.path().to_str().unwrap(),
+        "deploy",
+        "--local",
+        "--port",
+        &port,
+        "--tag",
+        "fg",
+        "--no-cache",
+        "--env-file",
+        env_file.to_str().unwrap(),
+    ];
+    let handle = duct::cmd(env!("CARGO_BIN_EXE_xtask"), args)
+        .env("DEPLOY_IMAGE", &local.image)
+        .env("NO_COLOR", "1")
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .start()
+        .unwrap();
+    wait_healthy(&local.addr(), 300);
+    thread::sleep(Duration::from_millis(500));
+    for pid in handle.pids() {
+        // SAFETY: kill(2) on the child we started and have not reaped.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    }
+    let output = handle.wait().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("following its logs; Ctrl-C stops it"), "{text}");
+    assert!(text.contains(&format!("stopped the local release on port {port}")), "{text}");
+    assert!(local.releases().is_empty(), "no release left running");
+    assert!(xtask::http::get(&local.addr(), "/health", Duration::from_secs(1)).is_err());
+}
