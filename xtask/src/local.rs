@@ -331,7 +331,8 @@ impl Plan {
         loop {
             ctx.interrupt.check("the health check of the new release")?;
             if published.is_none() {
-                published = published_port(ctx, &self.release, self.dockerrun.container_port()).ok();
+                published =
+                    published_port(ctx, &self.release, self.dockerrun.container_port()).ok();
             }
             if let Some(addr) = &published
                 && let Ok(response) = http::get(addr, &self.health_path, Duration::from_secs(2))
