@@ -70,9 +70,17 @@ impl Plan {
         })
     }
 
-    /// The two builds: the `build` stage (compiled binaries) under a tag of its own, so the
-    /// next build reuses it, then the `runtime` stage as `IMAGE:TAG`.
-    fn build_cmds(&self, ctx: &Context, engine: &Engine, mut cache_from: Vec<String>) -> [Cmd; 2] {
+    /// The builds: the `build` stage (compiled binaries) under a tag of its own, so the next
+    /// build reuses it, then the `runtime` stage as `IMAGE:TAG`. Docker's legacy builder
+    /// builds every stage before the target, the test stage too: there it is built first
+    /// under the test image's name, so that it is current and the next build reuses it.
+    fn build_cmds(&self, ctx: &Context, engine: &Engine, mut cache_from: Vec<String>) -> Vec<Cmd> {
+        let test = Build {
+            target: "test",
+            tag: &self.test_image,
+            cache_from: cache_from.clone(),
+            build_args: Vec::new(),
+        };
         let stage = Build {
             target: "build",
             tag: docker::BUILD_STAGE_IMAGE,
@@ -89,7 +97,12 @@ impl Plan {
             cache_from,
             build_args: vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
         };
-        [stage.cmd(&ctx.root, engine), runtime.cmd(&ctx.root, engine)]
+        let mut cmds = Vec::new();
+        if !engine.buildkit {
+            cmds.push(test.cmd(&ctx.root, engine));
+        }
+        cmds.extend([stage.cmd(&ctx.root, engine), runtime.cmd(&ctx.root, engine)]);
+        cmds
     }
 
     /// The plan as a reader checks it: every command, secrets masked. Runs nothing.

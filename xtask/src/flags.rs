@@ -27,9 +27,8 @@ pub enum Command {
     /// Build the deploy image IMAGE:TAG (image from the settings, tag from the commit) and,
     /// with --push, push it to its registry
     Build(Build),
-    /// Run the release on this machine the way Elastic Beanstalk would (--local): build the
-    /// deploy image, render the same Dockerrun, replace the running release once the new one
-    /// answers its health path
+    /// Release the commit to an Elastic Beanstalk environment with one environment update
+    /// and wait until it runs healthy; with --local, run it on this machine instead
     Deploy(Deploy),
     /// Measure the pipeline against the hand-made scripts it replaces
     #[command(subcommand)]
@@ -104,9 +103,14 @@ pub struct Build {
 
 #[derive(Debug, Args)]
 pub struct Deploy {
+    /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
+    /// Beanstalk environment name [default: the one mapped to the current branch]
+    #[arg(value_name = "ENV", conflicts_with = "local")]
+    pub env: Option<String>,
+
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
-    /// Beanstalk's Docker platform would
-    #[arg(long, required = true)]
+    /// Beanstalk's Docker platform would (no AWS account needed)
+    #[arg(long)]
     pub local: bool,
 
     /// Image tag to build and run [default: $CIRCLE_SHA1, else the commit checked out]
@@ -117,24 +121,34 @@ pub struct Deploy {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Seconds the new release may take to answer its health path [default: 60]
+    /// Seconds to wait: for the environment to be Ready, then for the update [default:
+    /// 1200]; with --local, for the new release to answer its health path [default: 60]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 
-    /// Port on 127.0.0.1 that serves the release
-    #[arg(long, value_name = "N", default_value_t = 8080)]
+    /// Return once Elastic Beanstalk accepted the update, without waiting for it
+    #[arg(long, conflicts_with = "local")]
+    pub no_wait: bool,
+
+    /// Accept Yellow health as deployed (Green is required otherwise)
+    #[arg(long, conflicts_with = "local")]
+    pub allow_yellow: bool,
+
+    /// With --local: port on 127.0.0.1 that serves the release
+    #[arg(long, value_name = "N", default_value_t = 8080, requires = "local")]
     pub port: u16,
 
-    /// KEY=VALUE lines used to render the options template, before the environment
-    #[arg(long, value_name = "FILE")]
+    /// With --local: KEY=VALUE lines used to render the options template, before the
+    /// environment
+    #[arg(long, value_name = "FILE", requires = "local")]
     pub env_file: Option<PathBuf>,
 
-    /// Return once the release answers, instead of following its logs until Ctrl-C
-    #[arg(long)]
+    /// With --local: return once the release answers, instead of following its logs
+    #[arg(long, requires = "local")]
     pub detach: bool,
 
-    /// Stop and remove the local release (and its proxy) on --port
-    #[arg(long)]
+    /// With --local: stop and remove the local release (and its proxy) on --port
+    #[arg(long, requires = "local")]
     pub stop: bool,
 
     #[command(flatten)]

@@ -2,12 +2,15 @@
 //! The modules read like the pipeline: test, then (in later commands) build and deploy;
 //! the pieces they share are named for what they hold.
 
+pub mod aws;
 pub mod bench;
 pub mod build;
 pub mod cache;
 pub mod cmd;
+pub mod deploy;
 pub mod docker;
 pub mod dockerrun;
+pub mod ebconfig;
 pub mod flags;
 pub mod git;
 pub mod http;
@@ -19,6 +22,7 @@ pub mod secret;
 pub mod settings;
 pub mod test;
 pub mod ui;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -73,15 +73,25 @@ pub struct EnvVar {
 #[derive(Debug)]
 pub struct Plan {
     pub build: build::Plan,
+    pub release: Release,
+    pub detach: bool,
+}
+
+/// A rendered Dockerrun run on one port the way Elastic Beanstalk's Docker platform runs
+/// it: used by `deploy --local`, and by the tests' Elastic Beanstalk stand-in.
+#[derive(Clone, Debug)]
+pub struct Release {
     pub dockerrun: Dockerrun,
+    /// The version label, shown and put on the container.
+    pub tag: String,
     pub env: Vec<EnvVar>,
     pub health_path: String,
     pub names: Names,
     pub timeout: Duration,
-    pub detach: bool,
-    /// `target/deploy-local/PORT`: the logging directory and volumes live here.
+    /// The logging directory and volumes live here.
     pub dir: PathBuf,
-    pub release: String,
+    /// The new release container's name.
+    pub container: String,
 }
 
 impl Plan {
@@ -117,19 +127,65 @@ impl Plan {
         };
         let options = options::render_file(&ctx.root, &vars)?;
         let port = flags.port;
-        Ok(Plan {
+        let release = Release {
+            dockerrun,
+            tag: build.image.tag.clone(),
             env: container_env(&options),
             health_path: options.health_path("/health"),
             names: Names::new(port),
             timeout: flags.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-            detach: flags.detach,
             dir: ctx.root.join("target").join("deploy-local").join(port.to_string()),
-            release: docker::unique_name(&format!("xtask-local-{port}-release")),
-            build,
-            dockerrun,
-        })
+            container: docker::unique_name(&format!("xtask-local-{port}-release")),
+        };
+        Ok(Plan { build, release, detach: flags.detach })
     }
 
+    /// The plan as a reader checks it. Runs nothing; secret values are masked.
+    pub fn print(&self, ctx: &Context) {
+        let ui = &ctx.ui;
+        let release = &self.release;
+        ui.step(format_args!(
+            "plan: {} on http://127.0.0.1:{}/ (dry run: nothing is run)",
+            self.build.image, release.names.port
+        ));
+        self.build.print(ctx);
+        ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
+        for line in String::from_utf8_lossy(&release.dockerrun.to_bytes()).lines() {
+            ui.info(format_args!("  {line}"));
+        }
+        ui.info("the proxy on the published port (started once, kept across releases):");
+        ui.echo(release.front_cmd());
+        ui.info(format_args!(
+            "the release, beside the running one until it answers {}:",
+            release.health_path
+        ));
+        ui.echo(release.release_cmd());
+        ui.info(format_args!(
+            "then the previous release: docker stop --time {STOP_GRACE_SECS}, docker rm"
+        ));
+    }
+
+    pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
+        let release = &self.release;
+        docker::preflight(ctx)?;
+        if release.front_state(ctx)? == FrontState::Absent {
+            release.check_port_free()?;
+        }
+        self.build.execute(ctx)?;
+        build_front_image(ctx)?;
+        release.start(ctx)?;
+        let port = release.names.port;
+        if self.detach {
+            ctx.ui.info(format_args!(
+                "detached: stop it with `cargo xtask deploy --local --stop --port {port}`"
+            ));
+            return Ok(());
+        }
+        release.follow_logs(ctx)
+    }
+}
+
+impl Release {
     fn logs_dir(&self) -> PathBuf {
         self.dir.join("logs")
     }
@@ -141,11 +197,11 @@ impl Plan {
     pub fn release_cmd(&self) -> Cmd {
         let port = self.dockerrun.container_port();
         let mut cmd = docker()
-            .args(["run", "--detach", "--name", &self.release])
+            .args(["run", "--detach", "--name", &self.container])
             .arg("--label")
             .arg(self.names.label())
             .args(["--label", &format!("{LABEL}.role=release")])
-            .args(["--label", &format!("{LABEL}.tag={}", self.build.image.tag)])
+            .args(["--label", &format!("{LABEL}.tag={}", self.tag)])
             .args(["--network", &self.names.network, "--network-alias", "release"])
             .args(["--publish", &format!("127.0.0.1::{port}")]);
         if let Some(logging) = &self.dockerrun.logging {
@@ -168,7 +224,7 @@ impl Plan {
             };
         }
         cmd = cmd.opt("--entrypoint", self.dockerrun.entrypoint.as_deref());
-        cmd = cmd.arg(self.build.image.to_string());
+        cmd = cmd.arg(&self.dockerrun.image);
         if let Some(command) = &self.dockerrun.command {
             cmd = cmd.args(command.split_whitespace());
         }
@@ -192,56 +248,24 @@ impl Plan {
         format!("release:{}", self.dockerrun.container_port())
     }
 
-    /// The plan as a reader checks it. Runs nothing; secret values are masked.
-    pub fn print(&self, ctx: &Context) {
-        let ui = &ctx.ui;
-        ui.step(format_args!(
-            "plan: {} on http://127.0.0.1:{}/ (dry run: nothing is run)",
-            self.build.image, self.names.port
-        ));
-        self.build.print(ctx);
-        ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
-        for line in String::from_utf8_lossy(&self.dockerrun.to_bytes()).lines() {
-            ui.info(format_args!("  {line}"));
+    /// Runs this release beside the current one on its port, and stops the current one
+    /// once this one answers its health path. On failure this one is removed and the
+    /// current one keeps serving. Returns the version `/health` reports.
+    pub fn start(&self, ctx: &Context) -> anyhow::Result<String> {
+        let port = self.names.port;
+        ctx.ui.step(format_args!("start {} on 127.0.0.1:{port}", self.dockerrun.image));
+        if docker::image_id(ctx, FRONT_IMAGE)?.is_none() {
+            build_front_image(ctx)?;
         }
-        ui.info("the proxy on the published port (started once, kept across releases):");
-        ui.echo(self.front_cmd());
-        ui.info(format_args!(
-            "the release, beside the running one until it answers {}:",
-            self.health_path
-        ));
-        ui.echo(self.release_cmd());
-        ui.info(format_args!(
-            "then the previous release: docker stop --time {STOP_GRACE_SECS}, docker rm"
-        ));
-    }
-
-    pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
-        let engine = docker::preflight(ctx)?;
-        let front = self.front_state(ctx)?;
-        if front == FrontState::Absent {
-            self.check_port_free()?;
-        }
-        let image = self.build.image.clone();
-        self.build.execute(ctx)?;
-
-        ctx.ui.step(format_args!("start {} on 127.0.0.1:{}", image, self.names.port));
-        let proxy = Build {
-            target: "front",
-            tag: FRONT_IMAGE,
-            cache_from: Vec::new(),
-            build_args: Vec::new(),
-        };
-        proxy.cmd(&ctx.root, &engine).run_quiet(ctx).context("build the local proxy image")?;
         self.prepare_dirs()?;
         ensure_network(ctx, &self.names)?;
-        if front != FrontState::Current {
+        if self.front_state(ctx)? != FrontState::Current {
             let _ = docker().args(["rm", "--force", &self.names.front]).read_output(ctx)?;
             self.check_port_free()?;
             self.front_cmd().run_quiet(ctx).context("start the local proxy")?;
         }
         let previous = releases(ctx, &self.names)?;
-
+        let image = &self.dockerrun.image;
         self.release_cmd()
             .run_quiet(ctx)
             .with_context(|| format!("start the release container of {image}"))?;
@@ -249,11 +273,11 @@ impl Plan {
             Ok(version) => version,
             Err(err) => {
                 let cleanup = ctx.without_interrupt();
-                let _ = docker().args(["rm", "--force", &self.release]).read(&cleanup);
+                let _ = docker().args(["rm", "--force", &self.container]).read(&cleanup);
                 let kept = if previous.is_empty() {
                     String::new()
                 } else {
-                    format!("; the previous release keeps answering on port {}", self.names.port)
+                    format!("; the previous release keeps answering on port {port}")
                 };
                 return Err(err.context(format!("release {image} removed{kept}")));
             }
@@ -263,17 +287,9 @@ impl Plan {
             stop_and_remove(ctx, old)?;
         }
         ctx.ui.success(format_args!(
-            "{image} answers on http://127.0.0.1:{}/ (version {version})",
-            self.names.port
+            "{image} answers on http://127.0.0.1:{port}/ (version {version})"
         ));
-        if self.detach {
-            ctx.ui.info(format_args!(
-                "detached: stop it with `cargo xtask deploy --local --stop --port {}`",
-                self.names.port
-            ));
-            return Ok(());
-        }
-        self.follow_logs(ctx)
+        Ok(version)
     }
 
     fn prepare_dirs(&self) -> anyhow::Result<()> {
@@ -332,7 +348,7 @@ impl Plan {
             ctx.interrupt.check("the health check of the new release")?;
             if published.is_none() {
                 published =
-                    published_port(ctx, &self.release, self.dockerrun.container_port()).ok();
+                    published_port(ctx, &self.container, self.dockerrun.container_port()).ok();
             }
             if let Some(addr) = &published
                 && let Ok(response) = http::get(addr, &self.health_path, Duration::from_secs(2))
@@ -351,14 +367,14 @@ impl Plan {
                         "inspect",
                         "--format",
                         "{{.State.Status}} {{.State.ExitCode}}",
-                        &self.release,
+                        &self.container,
                     ])
                     .read(ctx)?;
                 if let Some(code) = state.strip_prefix("exited ") {
                     self.show_last_logs(ctx);
                     bail!(
                         "{} exited with status {code} instead of answering {}",
-                        self.build.image,
+                        self.dockerrun.image,
                         self.health_path
                     );
                 }
@@ -367,7 +383,7 @@ impl Plan {
                 self.show_last_logs(ctx);
                 bail!(
                     "{} did not answer {} with 200 within {}s (raise --timeout if it needs longer)",
-                    self.build.image,
+                    self.dockerrun.image,
                     self.health_path,
                     self.timeout.as_secs()
                 );
@@ -377,9 +393,9 @@ impl Plan {
     }
 
     fn show_last_logs(&self, ctx: &Context) {
-        let logs = docker().args(["logs", "--tail", "20", &self.release]).read_output(ctx);
+        let logs = docker().args(["logs", "--tail", "20", &self.container]).read_output(ctx);
         if let Ok(output) = logs {
-            ctx.ui.info(format_args!("last log lines of {}:", self.release));
+            ctx.ui.info(format_args!("last log lines of {}:", self.container));
             let text = [output.stdout, output.stderr].concat();
             for line in String::from_utf8_lossy(&text).lines() {
                 ctx.ui.info(format_args!("  | {line}"));
@@ -390,7 +406,7 @@ impl Plan {
     /// Streams the release's logs until Ctrl-C, then stops everything cleanly.
     fn follow_logs(&self, ctx: &Context) -> anyhow::Result<()> {
         ctx.ui.info("following its logs; Ctrl-C stops it");
-        let follow = docker().args(["logs", "--follow", "--tail", "0", &self.release]);
+        let follow = docker().args(["logs", "--follow", "--tail", "0", &self.container]);
         match follow.run(ctx) {
             Err(err) if err.is::<Interrupted>() => {
                 let cleanup = ctx.without_interrupt();
@@ -406,7 +422,7 @@ impl Plan {
                         "inspect",
                         "--format",
                         "{{.State.Status}} {{.State.ExitCode}}",
-                        &self.release,
+                        &self.container,
                     ])
                     .read(ctx)
                     .unwrap_or_default();
@@ -414,6 +430,14 @@ impl Plan {
             }
         }
     }
+}
+
+/// Builds the proxy image from the `front` stage (cached unless its source changed).
+fn build_front_image(ctx: &Context) -> anyhow::Result<()> {
+    let engine = docker::preflight(ctx)?;
+    let proxy =
+        Build { target: "front", tag: FRONT_IMAGE, cache_from: Vec::new(), build_args: Vec::new() };
+    proxy.cmd(&ctx.root, &engine).run_quiet(ctx).context("build the local proxy image")
 }
 
 /// The container environment from the options template's environment namespace.

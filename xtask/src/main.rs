@@ -6,7 +6,7 @@ use clap::Parser;
 use xtask::flags::{Bench, Command, Xtask};
 use xtask::interrupt::Interrupt;
 use xtask::ui::Ui;
-use xtask::{Context, bench, build, local, test};
+use xtask::{Context, bench, build, deploy, test};
 
 fn main() -> ExitCode {
     let flags = Xtask::parse();
@@ -30,7 +30,7 @@ fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
     match flags.command {
         Command::Test(flags) => test::run(&ctx, &flags),
         Command::Build(flags) => build::run(&ctx, &flags),
-        Command::Deploy(flags) => local::run(&ctx, &flags),
+        Command::Deploy(flags) => deploy::run(&ctx, &flags),
         Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
         Command::Bench(Bench::Image(flags)) => bench::image(&ctx, &flags),
         Command::Bench(Bench::Xtask(flags)) => bench::xtask(&ctx, &flags),

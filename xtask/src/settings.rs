@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::Env;
+use crate::ebconfig::EbConfig;
 
 /// The settings after environment overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,6 +25,26 @@ pub struct Settings {
     pub bucket: Option<String>,
     /// Named environments: `staging = { name = "acme-web-stg", branch = "release/stg" }`.
     pub environments: BTreeMap<String, Environment>,
+    /// The AWS profile of `.elasticbeanstalk/config.yml` (`AWS_PROFILE` is the SDK's own).
+    pub profile: Option<String>,
+    /// `branch-defaults` of `.elasticbeanstalk/config.yml`: branch → environment name.
+    pub branch_defaults: BTreeMap<String, String>,
+}
+
+/// The environment a deploy goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The key under `environments`, when the environment is named there.
+    pub key: Option<String>,
+    /// The Elastic Beanstalk environment name.
+    pub name: String,
+}
+
+impl Target {
+    /// What `$DEPLOY_ENV` means in the options template: the key, else the EB name.
+    pub fn deploy_env(&self) -> &str {
+        self.key.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -62,12 +83,80 @@ struct Table {
 }
 
 impl Settings {
-    /// Reads `root/Cargo.toml` and applies the environment's overrides.
+    /// Reads `root/Cargo.toml`, applies the environment's overrides, then fills what is still
+    /// missing from `.elasticbeanstalk/config.yml` when there is one.
     pub fn load(root: &Path, env: &Env) -> anyhow::Result<Settings> {
         let path = root.join("Cargo.toml");
         let text =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        Settings::parse(&text, env).with_context(|| format!("{}", path.display()))
+        let settings =
+            Settings::parse(&text, env).with_context(|| format!("{}", path.display()))?;
+        Ok(settings.with_eb_config(EbConfig::load(root)?))
+    }
+
+    pub fn with_eb_config(mut self, eb: EbConfig) -> Settings {
+        self.application = self.application.or(eb.application_name);
+        self.region = self.region.or(eb.default_region);
+        self.profile = self.profile.or(eb.profile);
+        self.branch_defaults = eb.branch_environments;
+        self
+    }
+
+    pub fn application(&self) -> anyhow::Result<&str> {
+        self.application.as_deref().context(
+            "no Elastic Beanstalk application configured: set `application` in \
+             [workspace.metadata.deploy] of Cargo.toml, or EB_APPLICATION",
+        )
+    }
+
+    /// The environment to deploy to: `arg` as a key of `environments`, else as an EB
+    /// environment name; without `arg`, the environment mapped to `branch` (asked only then).
+    pub fn target(
+        &self,
+        arg: Option<&str>,
+        branch: impl FnOnce() -> anyhow::Result<Option<String>>,
+    ) -> anyhow::Result<Target> {
+        if let Some(arg) = arg {
+            if let Some(env) = self.environments.get(arg) {
+                return Ok(Target { key: Some(arg.to_owned()), name: env.name.clone() });
+            }
+            let by_name = self.environments.iter().find(|(_, env)| env.name == arg);
+            return Ok(Target { key: by_name.map(|(key, _)| key.clone()), name: arg.to_owned() });
+        }
+        let Some(branch) = branch()? else {
+            bail!(
+                "no environment given and no branch checked out (detached HEAD): pass ENV, e.g. `{}`",
+                self.example()
+            );
+        };
+        if let Some((key, env)) =
+            self.environments.iter().find(|(_, env)| env.branch.as_deref() == Some(&branch))
+        {
+            return Ok(Target { key: Some(key.clone()), name: env.name.clone() });
+        }
+        if let Some(name) = self.branch_defaults.get(&branch) {
+            return Ok(Target { key: None, name: name.clone() });
+        }
+        let mut mappings: Vec<String> = self
+            .environments
+            .iter()
+            .filter_map(|(key, env)| {
+                env.branch.as_ref().map(|b| format!("{b} -> {key} ({})", env.name))
+            })
+            .collect();
+        mappings.extend(self.branch_defaults.iter().map(|(b, name)| format!("{b} -> {name}")));
+        let known = if mappings.is_empty() { "none".to_owned() } else { mappings.join(", ") };
+        bail!(
+            "branch {branch:?} deploys nowhere: pass ENV, or map the branch in \
+             [workspace.metadata.deploy.environments] (mapped branches: {known})"
+        )
+    }
+
+    fn example(&self) -> String {
+        match self.environments.keys().next() {
+            Some(key) => format!("cargo xtask deploy {key}"),
+            None => "cargo xtask deploy my-eb-env".to_owned(),
+        }
     }
 
     pub fn parse(manifest: &str, env: &Env) -> anyhow::Result<Settings> {
@@ -84,6 +173,8 @@ impl Settings {
             image: pick("DEPLOY_IMAGE", table.image),
             bucket: pick("EB_BUCKET", table.bucket),
             environments: table.environments,
+            profile: None,
+            branch_defaults: BTreeMap::new(),
         })
     }
 
@@ -141,6 +232,48 @@ staging = { name = "acme-web-stg", branch = "release/stg" }
         let manifest = MANIFEST.replace("quay.io/acme/web", "");
         let err = Settings::parse(&manifest, &env).unwrap().image().unwrap_err().to_string();
         assert!(err.contains("[workspace.metadata.deploy]") && err.contains("DEPLOY_IMAGE"));
+    }
+
+    #[test]
+    fn environments_resolve_by_key_name_or_branch() {
+        let settings = Settings::parse(MANIFEST, &Env::default()).unwrap();
+        let by_key = settings.target(Some("staging"), || unreachable!()).unwrap();
+        assert_eq!(
+            (by_key.key.as_deref(), by_key.name.as_str()),
+            (Some("staging"), "acme-web-stg")
+        );
+        let by_name = settings.target(Some("acme-web-stg"), || unreachable!()).unwrap();
+        assert_eq!(by_name.deploy_env(), "staging");
+        let raw = settings.target(Some("other-env"), || unreachable!()).unwrap();
+        assert_eq!((raw.key, raw.name.as_str()), (None, "other-env"));
+        let by_branch = settings.target(None, || Ok(Some("release/stg".into()))).unwrap();
+        assert_eq!(by_branch.name, "acme-web-stg");
+    }
+
+    #[test]
+    fn an_unmapped_branch_lists_the_mappings() {
+        let settings = Settings::parse(MANIFEST, &Env::default()).unwrap();
+        let err = settings.target(None, || Ok(Some("feature/x".into()))).unwrap_err().to_string();
+        assert!(err.starts_with("branch \"feature/x\" deploys nowhere: pass ENV"), "{err}");
+        assert!(err.contains("release/stg -> staging (acme-web-stg)"), "{err}");
+        let err = settings.target(None, || Ok(None)).unwrap_err().to_string();
+        assert!(err.contains("cargo xtask deploy staging"), "{err}");
+    }
+
+    #[test]
+    fn the_eb_cli_config_fills_what_the_table_lacks() {
+        let manifest = MANIFEST.replace("application = \"acme-web\"", "");
+        let eb = EbConfig {
+            application_name: Some("from-eb".into()),
+            default_region: Some("us-east-1".into()),
+            profile: Some("eb-admin".into()),
+            branch_environments: [("main".to_owned(), "main-env".to_owned())].into(),
+        };
+        let settings = Settings::parse(&manifest, &Env::default()).unwrap().with_eb_config(eb);
+        assert_eq!(settings.application().unwrap(), "from-eb");
+        assert_eq!(settings.region.as_deref(), Some("eu-west-1"), "the table wins");
+        assert_eq!(settings.profile.as_deref(), Some("eb-admin"));
+        assert_eq!(settings.target(None, || Ok(Some("main".into()))).unwrap().name, "main-env");
     }
 
     #[test]
