@@ -22,6 +22,10 @@ use tokio::net::TcpListener;
 /// Environment names in which the app may run without a `SECRET_KEY`.
 const NON_PRODUCTION_ENVS: [&str; 3] = ["local", "development", "test"];
 
+/// The most header bytes (names and values) a request may carry; more is a 431, as from
+/// nginx in front of the app on Elastic Beanstalk (hyper alone would accept ~400 KiB).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Longest sleep the test-only `/debug/sleep` route accepts.
 const MAX_DEBUG_SLEEP: Duration = Duration::from_secs(60);
 
@@ -152,7 +156,11 @@ pub fn router(config: Arc<Config>) -> Router {
     if config.app_env == "test" {
         router = router.route("/debug/sleep", get(debug_sleep));
     }
-    router.fallback(not_found).layer(middleware::from_fn(access_log)).with_state(config)
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn(limit_headers))
+        .layer(middleware::from_fn(access_log))
+        .with_state(config)
 }
 
 async fn health(State(config): State<Arc<Config>>) -> Response {
@@ -189,6 +197,16 @@ async fn debug_sleep(Query(params): Query<SleepParams>) -> String {
     let wanted = Duration::from_millis(params.ms).min(MAX_DEBUG_SLEEP);
     tokio::time::sleep(wanted).await;
     format!("slept {}ms\n", wanted.as_millis())
+}
+
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large\n")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn access_log(request: Request, next: Next) -> Response {

@@ -77,3 +77,13 @@ async fn wrong_method_is_405() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let big = "a".repeat(web::MAX_HEADER_BYTES + 1);
+    let response = web::router(config("local"))
+        .oneshot(Request::get("/health").header("x-big", big).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}

@@ -13,8 +13,11 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use crate::Env;
 use crate::settings::Settings;
 
-/// Attempts per call, so that a burst of `Throttling` answers is waited out with backoff.
-const MAX_ATTEMPTS: u32 = 8;
+/// Attempts per Elastic Beanstalk call, so that a burst of `Throttling` answers (its limit
+/// is shared by the whole account) is waited out with backoff.
+const EB_ATTEMPTS: u32 = 8;
+/// Attempts per S3 call: a failing upload should fail fast.
+const S3_ATTEMPTS: u32 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Clients {
@@ -30,7 +33,7 @@ impl Clients {
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+            .retry_config(RetryConfig::standard().with_max_attempts(EB_ATTEMPTS));
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -50,7 +53,10 @@ impl Clients {
         // A custom S3 endpoint (a local server, an S3-compatible store) is addressed by
         // path: its host name cannot carry the bucket.
         let custom_s3 = env.get("AWS_ENDPOINT_URL_S3").or(env.get("AWS_ENDPOINT_URL")).is_some();
-        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_s3).build();
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_s3)
+            .retry_config(RetryConfig::standard().with_max_attempts(S3_ATTEMPTS))
+            .build();
         Ok(Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             eb: aws_sdk_elasticbeanstalk::Client::new(&config),

@@ -8,11 +8,9 @@
 //! one UpdateEnvironment with the version *and* the option settings → wait for Ready, our
 //! version and Green health, streaming events.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use aws_sdk_elasticbeanstalk::operation::RequestId;
-use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, S3Location};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
@@ -24,8 +22,8 @@ use crate::options::{self, Options};
 use crate::registry::Credentials;
 use crate::secret::Secret;
 use crate::settings::{Settings, Target};
-use crate::wait::{self, Judge, Pace, Stats, Update};
-use crate::{Context, Failure, build, flags, git, local};
+use crate::wait::{self, Stats};
+use crate::{Context, Failure, build, flags, git, local, update};
 
 /// Default for `--timeout`: how long the environment may take to be Ready, and then to
 /// finish the update.
@@ -184,48 +182,43 @@ impl Plan {
     }
 
     pub fn execute(&mut self, ctx: &Context) -> anyhow::Result<()> {
-        self.build.execute(ctx)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("start the async runtime")?;
-        runtime.block_on(self.release(ctx))
+        let clients = runtime.block_on(Clients::new(&self.settings, &ctx.env))?;
+        // A wrong environment name fails now, not after a build and a push.
+        let environment = &self.target.name;
+        let mut stats = Stats::default();
+        runtime
+            .block_on(wait::describe(&clients.eb, &self.application, environment, &mut stats))?
+            .map_err(|err| fail(format!("describe environment {environment}"), err))?;
+        self.build.execute(ctx)?;
+        runtime.block_on(self.release(ctx, &clients, stats))
     }
 
-    async fn release(&self, ctx: &Context) -> anyhow::Result<()> {
-        let clients = Clients::new(&self.settings, &ctx.env).await?;
+    async fn release(
+        &self,
+        ctx: &Context,
+        clients: &Clients,
+        mut stats: Stats,
+    ) -> anyhow::Result<()> {
         let label = self.label();
-        let mut stats = Stats::default();
 
         ctx.ui.step("upload the deploy files to S3");
         let bucket = match &self.bucket {
             Some(bucket) => bucket.clone(),
-            None => storage_location(&clients).await?,
+            None => storage_location(clients).await?,
         };
         let dockerrun = render(&self.template, &bucket, &self.build, &self.auth_key)?;
         let auth = self.auth_file.expose().as_bytes().to_vec();
-        upload(ctx, &clients, &bucket, &self.auth_key, auth, "registry auth file").await?;
-        upload(ctx, &clients, &bucket, &self.dockerrun_key, dockerrun.to_bytes(), "Dockerrun")
+        upload(ctx, clients, &bucket, &self.auth_key, auth, "registry auth file").await?;
+        upload(ctx, clients, &bucket, &self.dockerrun_key, dockerrun.to_bytes(), "Dockerrun")
             .await?;
 
         ctx.ui.step(format_args!("application version {label}"));
-        self.application_version(ctx, &clients, &bucket).await?;
+        self.application_version(ctx, clients, &bucket).await?;
 
-        ctx.ui.step(format_args!("update {}", self.target.name));
-        let environment = self.target.name.as_str();
-        let pace = Pace::default();
-        wait::until_ready(
-            ctx,
-            &clients.eb,
-            &self.application,
-            environment,
-            self.timeout,
-            pace,
-            &mut stats,
-        )
-        .await
-        .map_err(|err| wait::explain(err, environment))?;
-        let since = DateTime::from(SystemTime::now() - Duration::from_secs(5));
         let settings: Vec<ConfigurationOptionSetting> = self
             .options
             .0
@@ -239,41 +232,16 @@ impl Plan {
                     .build()
             })
             .collect();
-        let updated = clients
-            .eb
-            .update_environment()
-            .application_name(&self.application)
-            .environment_name(environment)
-            .version_label(label)
-            .set_option_settings(Some(settings))
-            .send()
-            .await
-            .map_err(|err| fail(format!("update environment {environment}"), err))?;
-        let request_id = updated.request_id().map(str::to_owned);
-        ctx.ui.info(format_args!(
-            "update accepted (request {}): version {label}, {} option settings",
-            request_id.as_deref().unwrap_or("-"),
-            self.options.0.len()
-        ));
-        if self.no_wait {
-            ctx.ui.success(format_args!(
-                "{environment} is updating to {label}; follow it with `cargo xtask status {environment}`"
-            ));
-            return Ok(());
-        }
-        let mut judge = Judge {
-            label: label.to_owned(),
-            request_id,
+        let update = update::Update {
+            application: &self.application,
+            environment: &self.target.name,
+            label,
+            options: settings,
+            timeout: self.timeout,
             allow_yellow: self.allow_yellow,
-            seen_updating: updated.status().is_some_and(|s| s.as_str() != "Ready"),
+            no_wait: self.no_wait,
         };
-        let update =
-            Update { application: &self.application, environment, since, timeout: self.timeout };
-        let waited =
-            wait::until_done(ctx, &clients.eb, &update, &mut judge, pace, &mut stats).await;
-        waited.map_err(|err| wait::explain(err, environment))?;
-        let url = updated.cname().map(|c| format!(": http://{c}/")).unwrap_or_default();
-        ctx.ui.success(format_args!("{environment} runs {label}, health Green{url}"));
+        update.run(ctx, &clients.eb, &mut stats).await?;
         Ok(())
     }
 

@@ -102,8 +102,9 @@ pub struct Build<'a> {
 
 impl Build<'_> {
     pub fn cmd(&self, root: &Path, engine: &Engine) -> Cmd {
+        // --force-rm: a failed or interrupted step leaves no stopped container behind.
         let mut cmd = docker()
-            .arg("build")
+            .args(["build", "--force-rm"])
             .args(["--file", DOCKERFILE])
             .args(["--target", self.target])
             .args(["--tag", self.tag]);
@@ -173,7 +174,7 @@ mod tests {
         let legacy = Engine { server_version: "20.10".into(), buildkit: false };
         assert_eq!(
             build.cmd(Path::new("/src"), &legacy).to_string(),
-            "docker build --file web/Dockerfile --target test --tag web-test:latest \
+            "docker build --force-rm --file web/Dockerfile --target test --tag web-test:latest \
              --cache-from web-test:latest --build-arg APP_VERSION=abc123 ."
         );
         let buildkit = Engine { buildkit: true, ..legacy };

@@ -30,6 +30,13 @@ pub enum Command {
     /// Release the commit to an Elastic Beanstalk environment with one environment update
     /// and wait until it runs healthy; with --local, run it on this machine instead
     Deploy(Deploy),
+    /// Show what runs where: one environment in full, or every environment one line each
+    Status(Status),
+    /// Redeploy the version the environment ran before (or --to LABEL), waiting as deploy does
+    Rollback(Rollback),
+    /// List the application versions, or prune the oldest to stay under the quota
+    #[command(subcommand)]
+    Versions(Versions),
     /// Measure the pipeline against the hand-made scripts it replaces
     #[command(subcommand)]
     Bench(Bench),
@@ -174,6 +181,73 @@ impl Deploy {
             test_image: self.test_image.clone(),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Environment: a key of [workspace.metadata.deploy.environments] or an Elastic
+    /// Beanstalk environment name [default: every environment of the application]
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Print a JSON document (stable field names) instead of text
+    #[arg(long)]
+    pub json: bool,
+
+    /// How many of the latest events to show for ENV
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub events: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct Rollback {
+    /// Environment, as for deploy [default: the one mapped to the current branch]
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// The version label to go back to [default: the one the environment ran before]
+    #[arg(long, value_name = "LABEL")]
+    pub to: Option<String>,
+
+    /// Say which version it would go back to, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Seconds to wait for Ready and then for the update [default: 1200]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Return once Elastic Beanstalk accepted the update, without waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Accept Yellow health as done (Green is required otherwise)
+    #[arg(long)]
+    pub allow_yellow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Versions {
+    /// The application's versions, newest first, with the environments that run them
+    List {
+        /// Print a JSON array instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the oldest versions beyond the N newest, never one an environment runs
+    Prune {
+        /// How many of the newest versions to keep
+        #[arg(long, value_name = "N")]
+        keep: usize,
+
+        /// List what would be deleted, and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+
+        /// Delete their source bundles from S3 too
+        #[arg(long)]
+        delete_bundles: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

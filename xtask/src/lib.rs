@@ -18,10 +18,14 @@ pub mod interrupt;
 pub mod local;
 pub mod options;
 pub mod registry;
+pub mod rollback;
 pub mod secret;
 pub mod settings;
+pub mod status;
 pub mod test;
 pub mod ui;
+pub mod update;
+pub mod versions;
 pub mod wait;
 
 use std::collections::BTreeMap;

@@ -362,14 +362,7 @@ impl Release {
             }
             polls += 1;
             if published.is_none() || polls.is_multiple_of(10) {
-                let state = docker()
-                    .args([
-                        "inspect",
-                        "--format",
-                        "{{.State.Status}} {{.State.ExitCode}}",
-                        &self.container,
-                    ])
-                    .read(ctx)?;
+                let state = container_state(ctx, &self.container)?;
                 if let Some(code) = state.strip_prefix("exited ") {
                     self.show_last_logs(ctx);
                     bail!(
@@ -417,19 +410,18 @@ impl Release {
             }
             Err(err) => Err(err),
             Ok(()) => {
-                let state = docker()
-                    .args([
-                        "inspect",
-                        "--format",
-                        "{{.State.Status}} {{.State.ExitCode}}",
-                        &self.container,
-                    ])
-                    .read(ctx)
-                    .unwrap_or_default();
+                let state = container_state(ctx, &self.container).unwrap_or_default();
                 bail!("the local release stopped on its own ({state}); see its logs above")
             }
         }
     }
+}
+
+/// `running 0`, `exited 2`…: the container's state and exit status.
+fn container_state(ctx: &Context, container: &str) -> anyhow::Result<String> {
+    docker()
+        .args(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", container])
+        .read(ctx)
 }
 
 /// Builds the proxy image from the `front` stage (cached unless its source changed).

@@ -6,7 +6,7 @@ use clap::Parser;
 use xtask::flags::{Bench, Command, Xtask};
 use xtask::interrupt::Interrupt;
 use xtask::ui::Ui;
-use xtask::{Context, bench, build, deploy, test};
+use xtask::{Context, bench, build, deploy, rollback, status, test, versions};
 
 fn main() -> ExitCode {
     let flags = Xtask::parse();
@@ -31,6 +31,9 @@ fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
         Command::Test(flags) => test::run(&ctx, &flags),
         Command::Build(flags) => build::run(&ctx, &flags),
         Command::Deploy(flags) => deploy::run(&ctx, &flags),
+        Command::Status(flags) => status::run(&ctx, &flags),
+        Command::Rollback(flags) => rollback::run(&ctx, &flags),
+        Command::Versions(flags) => versions::run(&ctx, &flags),
         Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
         Command::Bench(Bench::Image(flags)) => bench::image(&ctx, &flags),
         Command::Bench(Bench::Xtask(flags)) => bench::xtask(&ctx, &flags),

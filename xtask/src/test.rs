@@ -60,7 +60,13 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
         } else {
             ctx.ui.step(format_args!("save the test image to {}", path.display()));
             let size = docker::image_size(ctx, &plan.image).ok();
-            cache::save(ctx, &plan.image, path, size)?;
+            // The cache only saves time: failing to write it must not fail the tests.
+            match cache::save(ctx, &plan.image, path, size) {
+                Err(err) if !err.is::<crate::interrupt::Interrupted>() => {
+                    ctx.ui.warn(format_args!("cache not saved: {err:#}"));
+                }
+                saved => saved?,
+            }
         }
     }
 

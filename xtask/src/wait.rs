@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_elasticbeanstalk::Client;
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::primitives::DateTimeFormat;
-use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
+use aws_sdk_elasticbeanstalk::types::{EnvironmentDescription, EventDescription};
 
 use crate::aws::{fail, is_throttling};
 use crate::interrupt::Interrupted;
@@ -47,13 +47,28 @@ impl Snapshot {
     }
 }
 
-/// One event, as shown and judged.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One event, as shown and judged (and in `status --json`: date, severity, message).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Event {
     pub date: String,
     pub severity: String,
     pub message: String,
+    #[serde(skip)]
     pub request_id: Option<String>,
+}
+
+impl Event {
+    pub fn of(event: &EventDescription) -> Event {
+        Event {
+            date: event
+                .event_date()
+                .and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
+                .unwrap_or_default(),
+            severity: event.severity().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            message: event.message().unwrap_or_default().to_owned(),
+            request_id: event.request_id().map(str::to_owned),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,9 +278,11 @@ pub async fn until_done(
         }
         match events(eb, update, stats).await {
             Ok(new) => {
-                for event in
-                    new.into_iter().filter(|e| seen.insert((e.date.clone(), e.message.clone())))
-                {
+                // Events of an earlier request (the window starts a little before ours)
+                // are not this deployment's.
+                let others = |e: &Event| matches!((&judge.request_id, &e.request_id), (Some(a), Some(b)) if a != b);
+                let fresh = new.into_iter().filter(|e| !others(e));
+                for event in fresh.filter(|e| seen.insert((e.date.clone(), e.message.clone()))) {
                     ctx.ui.info(format_args!(
                         "{}  {:<5}  {}",
                         event.date, event.severity, event.message
@@ -335,19 +352,7 @@ async fn events(
         .start_time(update.since)
         .send()
         .await?;
-    let mut events: Vec<Event> = answer
-        .events()
-        .iter()
-        .map(|e| Event {
-            date: e
-                .event_date()
-                .and_then(|d| d.fmt(DateTimeFormat::DateTime).ok())
-                .unwrap_or_default(),
-            severity: e.severity().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            message: e.message().unwrap_or_default().to_owned(),
-            request_id: e.request_id().map(str::to_owned),
-        })
-        .collect();
+    let mut events: Vec<Event> = answer.events().iter().map(Event::of).collect();
     events.sort_by(|a, b| a.date.cmp(&b.date));
     Ok(events)
 }

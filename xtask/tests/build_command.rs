@@ -177,7 +177,7 @@ fn dry_run_prints_the_plan_with_the_password_masked_and_touches_nothing() {
         .assert_contains("dry run: nothing is run")
         .assert_contains("login --username xtask-test --password-stdin 127.0.0.1:5000 <<< ***")
         .assert_contains("manifest inspect --insecure")
-        .assert_contains("docker build --file web/Dockerfile --target runtime")
+        .assert_contains("--file web/Dockerfile --target runtime")
         .assert_contains(&format!("push {image}:{tag}"));
     assert_eq!(image_id(&format!("{image}:{tag}")), None, "nothing built");
     let config = home.path().join(".docker").join("config.json");

@@ -6,88 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::eb_fake::{Config, EbFake};
-use support::{
-    Bucket, Run, TempDir, closed_port, docker_lock, registry, unique, wait_healthy, xtask_in,
-};
-
-const ENVIRONMENT: &str = "acme-web-stg";
-
-/// One deploy test's world: a bucket, the fake with one environment, an image repository,
-/// a secret option value, and a HOME of its own.
-struct World {
-    bucket: Bucket,
-    fake: EbFake,
-    port: u16,
-    image: String,
-    secret: String,
-    home: TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let bucket = Bucket::new();
-        let fake = EbFake::start(Config {
-            application: "acme-web".into(),
-            bucket: bucket.name.clone(),
-            s3: bucket.s3.clone(),
-            update_takes: Duration::from_secs(1),
-        });
-        let port = closed_port();
-        fake.add_environment(ENVIRONMENT, port);
-        World {
-            bucket,
-            fake,
-            port,
-            image: format!("{}/xtask-it/deploy", registry().addr),
-            secret: unique("secret-key-value"),
-            home: TempDir::new("deploy-home"),
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let registry = registry();
-        let mut env = self.fake.client_env();
-        env.extend([
-            ("DEPLOY_IMAGE", self.image.clone()),
-            ("REGISTRY_USERNAME", registry.username),
-            ("REGISTRY_PASSWORD", registry.password),
-            ("SECRET_KEY", self.secret.clone()),
-            ("HOME", self.home.path().display().to_string()),
-            ("CIRCLE_SHA1", String::new()),
-            ("CIRCLE_BRANCH", String::new()),
-            ("EB_BUCKET", String::new()),
-        ]);
-        env
-    }
-
-    fn deploy(&self, args: &[&str]) -> Run {
-        self.deploy_with(args, &[])
-    }
-
-    fn deploy_with(&self, args: &[&str], extra: &[(&'static str, String)]) -> Run {
-        let mut env = self.env();
-        for (key, value) in extra {
-            env.retain(|(k, _)| k != key);
-            env.push((key, value.clone()));
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut all = vec!["deploy"];
-        all.extend_from_slice(args);
-        let run = xtask_in(&support::root(), &all, &env);
-        self.assert_no_secret(&run.output);
-        run
-    }
-
-    fn assert_no_secret(&self, text: &str) {
-        assert!(!text.contains(&self.secret), "the secret option value leaked:\n{text}");
-        assert!(!text.contains(&registry().password), "the registry password leaked:\n{text}");
-    }
-
-    fn updates(&self) -> usize {
-        self.fake.requests().iter().filter(|r| r.action == "UpdateEnvironment").count()
-    }
-}
+use support::{ENVIRONMENT, Run, World, docker_lock, unique, wait_healthy, xtask_in};
 
 #[test]
 fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything() {
@@ -259,31 +178,148 @@ fn ctrl_c_while_waiting_says_how_to_follow_the_deployment() {
     let _lock = docker_lock();
     let world = World::new();
     world.fake.faults(|f| f.hang_next_deploy = true);
-    let mut env = world.env();
-    env.push(("NO_COLOR", "1".into()));
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let root = support::root();
     let tag = unique("interrupted");
     let args = ["--project-dir", root.to_str().unwrap(), "deploy", "staging", "--tag", &tag];
-    let mut expr = duct::cmd(env!("CARGO_BIN_EXE_xtask"), args);
-    for (key, value) in &env {
-        expr = expr.env(key, value);
-    }
-    let handle = expr.stderr_to_stdout().stdout_capture().unchecked().start().unwrap();
+    let handle = support::xtask_start(&args, &env);
     let deadline = Instant::now() + Duration::from_secs(300);
     while world.updates() == 0 {
         assert!(Instant::now() < deadline, "the deploy never reached UpdateEnvironment");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    for pid in handle.pids() {
-        // SAFETY: kill(2) on the child we started and have not reaped.
-        unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    }
-    let output = handle.wait().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
+    let (code, text) = support::interrupt(handle);
     world.assert_no_secret(&text);
-    assert_eq!(output.status.code(), Some(130), "{text}");
+    assert_eq!(code, Some(130), "{text}");
     let last = text.trim_end().lines().last().unwrap();
     assert!(last.contains("Elastic Beanstalk continues the deployment on its own"), "{last}");
     assert!(last.contains(&format!("cargo xtask status {ENVIRONMENT}")), "{last}");
+}
+
+fn xtask(world: &World, args: &[&str]) -> Run {
+    let env = world.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = xtask_in(&support::root(), args, &env);
+    world.assert_no_secret(&run.output);
+    run
+}
+
+#[test]
+fn status_shows_what_runs_where_as_text_and_stable_json() {
+    let _lock = docker_lock();
+    let world = World::new();
+    let tag = unique("status");
+    world.deploy(&["staging", "--tag", &tag]).assert_success();
+
+    let url = format!("http://127.0.0.1:{}/", world.port);
+    xtask(&world, &["status", "staging"])
+        .assert_success()
+        .assert_contains(&format!("acme-web / {ENVIRONMENT}"))
+        .assert_contains(&format!("version  {tag}"))
+        .assert_contains("status   Ready")
+        .assert_contains("health   Green (Ok)")
+        .assert_contains(&format!("url      {url}"))
+        .assert_contains("INFO   Environment update completed successfully.");
+
+    let run = xtask(&world, &["status", "staging", "--json", "--events", "2"]);
+    run.assert_success();
+    let json: serde_json::Value = serde_json::from_str(&run.output).unwrap();
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "application",
+            "environment",
+            "version",
+            "status",
+            "health",
+            "health_status",
+            "causes",
+            "url",
+            "updated",
+            "events"
+        ]
+    );
+    assert_eq!(json["version"], tag.as_str());
+    assert_eq!(json["url"], url.as_str());
+    assert_eq!(json["events"].as_array().unwrap().len(), 2);
+    assert_eq!(json["events"][0]["message"], "Environment update completed successfully.");
+
+    let run = xtask(&world, &["status"]);
+    run.assert_success();
+    let line = run.output.lines().find(|l| l.starts_with(ENVIRONMENT)).unwrap();
+    assert!(line.contains("Ready") && line.contains("Green") && line.contains(&tag), "{line}");
+}
+
+#[test]
+fn rollback_after_a_good_then_a_bad_release_brings_the_good_one_back() {
+    let _lock = docker_lock();
+    let world = World::new();
+    let (good, bad) = (unique("good"), unique("bad"));
+    world.deploy(&["staging", "--tag", &good]).assert_success();
+    world.deploy(&["staging", "--tag", &bad]).assert_success();
+    let addr = format!("127.0.0.1:{}", world.port);
+    let version = |addr: &str| -> String {
+        let body = wait_healthy(addr, 5).body;
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(version(&addr), bad);
+
+    xtask(&world, &["rollback", "staging", "--dry-run"])
+        .assert_success()
+        .assert_contains(&format!("roll {ENVIRONMENT} back from {bad} to {good} (the version {ENVIRONMENT} ran before, from its events)"))
+        .assert_contains("dry run: nothing is changed");
+    assert_eq!(world.updates(), 2, "a dry run updates nothing");
+
+    xtask(&world, &["rollback", "staging"])
+        .assert_success()
+        .assert_contains(&format!("ok: {ENVIRONMENT} runs {good}, health Green"));
+    assert_eq!(version(&addr), good, "the container of the good version answers");
+    assert_eq!(world.fake.environment(ENVIRONMENT).label.as_deref(), Some(good.as_str()));
+
+    let run = xtask(&world, &["rollback", "staging", "--to", "deleted-long-ago"]);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains("error: application version deleted-long-ago no longer exists in acme-web");
+}
+
+#[test]
+fn prune_keeps_the_deployed_version_even_when_it_is_the_oldest() {
+    let _lock = docker_lock();
+    let world = World::new();
+    let deployed = unique("deployed");
+    world.deploy(&["staging", "--tag", &deployed]).assert_success();
+    for (n, label) in ["newer-1", "newer-2", "newer-3", "newer-4"].iter().enumerate() {
+        world.fake.add_version(label, Duration::from_millis(40 - 10 * n as u64));
+    }
+    let all = world.fake.versions();
+    assert_eq!(all.len(), 5);
+
+    xtask(&world, &["versions", "prune", "--keep", "2", "--dry-run"])
+        .assert_success()
+        .assert_contains("keep the 2 newest and 1 older ones in use, delete 2")
+        .assert_contains("would delete newer-2")
+        .assert_contains("would delete newer-1")
+        .assert_contains("dry run: nothing was deleted")
+        .assert_contains("application versions in this region, all applications: 5 of 1000");
+    assert_eq!(world.fake.versions(), all, "a dry run deletes nothing");
+
+    xtask(&world, &["versions", "prune", "--keep", "2"])
+        .assert_success()
+        .assert_contains("deleted newer-1")
+        .assert_contains("3 of 1000");
+    let mut left = world.fake.versions();
+    left.sort();
+    let mut expected = vec![deployed.clone(), "newer-3".to_owned(), "newer-4".to_owned()];
+    expected.sort();
+    assert_eq!(left, expected, "the deployed version survives although it is the oldest");
+
+    let run = xtask(&world, &["versions", "list"]);
+    run.assert_success();
+    let line = run.output.lines().find(|l| l.starts_with(&deployed)).unwrap();
+    assert!(line.ends_with(ENVIRONMENT), "{line}");
 }

@@ -211,23 +211,11 @@ fn ctrl_c_while_following_logs_stops_the_release_cleanly() {
         "--env-file",
         env_file.to_str().unwrap(),
     ];
-    let handle = duct::cmd(env!("CARGO_BIN_EXE_xtask"), args)
-        .env("DEPLOY_IMAGE", &local.image)
-        .env("NO_COLOR", "1")
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .start()
-        .unwrap();
+    let handle = support::xtask_start(&args, &[("DEPLOY_IMAGE", &local.image)]);
     wait_healthy(&local.addr(), 300);
     thread::sleep(Duration::from_millis(500));
-    for pid in handle.pids() {
-        // SAFETY: kill(2) on the child we started and have not reaped.
-        unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    }
-    let output = handle.wait().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{text}");
+    let (code, text) = support::interrupt(handle);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("following its logs; Ctrl-C stops it"), "{text}");
     assert!(text.contains(&format!("stopped the local release on port {port}")), "{text}");
     assert!(local.releases().is_empty(), "no release left running");

@@ -52,6 +52,7 @@ pub struct Event {
     pub message: String,
     pub request_id: Option<String>,
     pub environment: String,
+    pub version_label: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -60,6 +61,8 @@ pub struct Faults {
     /// for this long.
     pub busy_for: Option<Duration>,
     pub fail_next_deploy: bool,
+    /// The next deploy is rolled back without an ERROR event.
+    pub roll_back_next_deploy: bool,
     pub hang_next_deploy: bool,
     pub throttle_next: u32,
     pub version_quota: bool,
@@ -67,7 +70,7 @@ pub struct Faults {
 
 #[derive(Default)]
 struct State {
-    versions: BTreeMap<String, (String, String)>,
+    versions: BTreeMap<String, (String, String, SystemTime)>,
     environments: BTreeMap<String, Environment>,
     events: Vec<Event>,
     requests: Vec<Request>,
@@ -168,8 +171,15 @@ impl EbFake {
         self.state.lock().unwrap().events.clone()
     }
 
-    pub fn versions(&self) -> BTreeMap<String, (String, String)> {
-        self.state.lock().unwrap().versions.clone()
+    pub fn versions(&self) -> Vec<String> {
+        self.state.lock().unwrap().versions.keys().cloned().collect()
+    }
+
+    /// A version made by someone else, `age` ago (its bundle is never read).
+    pub fn add_version(&self, label: &str, age: Duration) {
+        let created = SystemTime::now() - age;
+        let bundle = ("elsewhere".to_owned(), format!("{label}.json"), created);
+        self.state.lock().unwrap().versions.insert(label.to_owned(), bundle);
     }
 
     /// The environment variables the SDK client needs to talk to this fake and to moto.
@@ -221,6 +231,7 @@ fn event(
     severity: &str,
     message: &str,
     request: Option<&str>,
+    label: Option<&str>,
 ) {
     state.lock().unwrap().events.push(Event {
         date: SystemTime::now(),
@@ -228,6 +239,7 @@ fn event(
         message: message.into(),
         request_id: request.map(str::to_owned),
         environment: environment.into(),
+        version_label: label.map(str::to_owned),
     });
 }
 
@@ -340,10 +352,10 @@ fn answer(
                 .versions
                 .iter()
                 .filter(|(label, _)| wanted.is_empty() || wanted.contains(label))
-                .map(|(label, (bucket, key))| {
+                .map(|(label, (bucket, key, created))| {
                     format!(
                         "<member>{}</member>",
-                        version_xml(&config.application, label, bucket, key)
+                        version_xml(&config.application, label, bucket, key, *created)
                     )
                 })
                 .collect();
@@ -367,14 +379,10 @@ fn answer(
             }
             let bucket = form.get("SourceBundle.S3Bucket").cloned().unwrap_or_default();
             let key = form.get("SourceBundle.S3Key").cloned().unwrap_or_default();
-            s.versions.insert(label.clone(), (bucket.clone(), key.clone()));
-            ok(
-                action,
-                &format!(
-                    "<ApplicationVersion>{}</ApplicationVersion>",
-                    version_xml(&config.application, &label, &bucket, &key)
-                ),
-            )
+            let created = SystemTime::now();
+            s.versions.insert(label.clone(), (bucket.clone(), key.clone(), created));
+            let xml = version_xml(&config.application, &label, &bucket, &key, created);
+            ok(action, &format!("<ApplicationVersion>{xml}</ApplicationVersion>"))
         }
         "DescribeEnvironments" => {
             let wanted = members(form, "EnvironmentNames");
@@ -398,11 +406,15 @@ fn answer(
                 })
                 .map(|e| {
                     format!(
-                        "<member>{}{}{}{}{}{}</member>",
+                        "<member>{}{}{}{}{}{}{}</member>",
                         el("EventDate", &iso8601(e.date)),
                         el("Message", &e.message),
                         el("ApplicationName", &config.application),
                         el("EnvironmentName", &e.environment),
+                        e.version_label
+                            .as_deref()
+                            .map(|l| el("VersionLabel", l))
+                            .unwrap_or_default(),
                         e.request_id.as_deref().map(|r| el("RequestId", r)).unwrap_or_default(),
                         el("Severity", &e.severity),
                     )
@@ -448,9 +460,13 @@ fn answer(
                 .collect();
             let request = request_id();
             let previous = env.label.clone();
-            let bundle = label.as_ref().and_then(|l| s.versions.get(l).cloned());
+            let bundle = label
+                .as_ref()
+                .and_then(|l| s.versions.get(l))
+                .map(|(b, k, _)| (b.clone(), k.clone()));
             let hang = std::mem::take(&mut s.faults.hang_next_deploy);
             let fail = std::mem::take(&mut s.faults.fail_next_deploy);
+            let roll_back = std::mem::take(&mut s.faults.roll_back_next_deploy);
             let updated = {
                 let env = s.environments.get_mut(&name).unwrap();
                 env.status = "Updating".into();
@@ -458,7 +474,11 @@ fn answer(
                 if label.is_some() {
                     env.label = label.clone();
                 }
-                env.options = options.clone();
+                // Like Elastic Beanstalk: given options are merged into the existing ones.
+                for (namespace, option, value) in &options {
+                    env.options.retain(|(n, o, _)| (n, o) != (namespace, option));
+                    env.options.push((namespace.clone(), option.clone(), value.clone()));
+                }
                 env.updated = SystemTime::now();
                 env.clone()
             };
@@ -468,6 +488,7 @@ fn answer(
                 message: "Environment update is starting.".into(),
                 request_id: Some(request.clone()),
                 environment: name.clone(),
+                version_label: None,
             });
             drop(s);
             let job = Deploy {
@@ -477,13 +498,13 @@ fn answer(
                 label,
                 previous,
                 bundle,
-                options,
+                options: updated.options.clone(),
                 request: request.clone(),
                 dir: dir.to_path_buf(),
                 port: updated.port,
             };
             if !hang {
-                thread::spawn(move || job.run(fail));
+                thread::spawn(move || job.run(fail, roll_back));
             }
             let xml = format!(
                 "<UpdateEnvironmentResponse xmlns=\"{NAMESPACE}\"><UpdateEnvironmentResult>{}</UpdateEnvironmentResult>\
@@ -491,6 +512,28 @@ fn answer(
                 environment_xml(&config.application, &updated)
             );
             ("200 OK", xml)
+        }
+        "DescribeEnvironmentHealth" => {
+            let name = form.get("EnvironmentName").cloned().unwrap_or_default();
+            let Some(env) = s.environments.get(&name) else {
+                return error(
+                    "Sender",
+                    "InvalidRequestException",
+                    &format!("No Environment found for EnvironmentName = '{name}'."),
+                );
+            };
+            let cause = match env.health.as_str() {
+                "Red" => "<member>100.0 % of the requests are failing with HTTP 5xx.</member>",
+                _ => "",
+            };
+            let body = format!(
+                "{}{}{}{}<Causes>{cause}</Causes>",
+                el("EnvironmentName", &name),
+                el("HealthStatus", health_status(&env.health)),
+                el("Status", &env.health),
+                el("Color", &env.health),
+            );
+            ok(action, &body)
         }
         "DeleteApplicationVersion" => {
             let label = form.get("VersionLabel").cloned().unwrap_or_default();
@@ -524,13 +567,23 @@ struct Deploy {
 }
 
 impl Deploy {
-    fn run(self, fail: bool) {
+    fn run(self, fail: bool, roll_back: bool) {
         let started = Instant::now();
         let result = if fail {
             Err("the application failed to start (injected fault)".to_owned())
         } else {
             self.deploy()
         };
+        if roll_back {
+            thread::sleep(self.config.update_takes);
+            let previous = self.previous.clone();
+            set(&self.state, &self.environment, |e| {
+                e.status = "Ready".into();
+                e.health = "Green".into();
+                e.label = previous;
+            });
+            return;
+        }
         thread::sleep(self.config.update_takes.saturating_sub(started.elapsed()));
         let (env, request) = (self.environment.as_str(), Some(self.request.as_str()));
         match result {
@@ -540,23 +593,15 @@ impl Deploy {
                     e.health = "Green".into();
                     e.ready_at = Some(Instant::now());
                 });
-                event(
-                    &self.state,
-                    env,
-                    "INFO",
-                    "Environment update completed successfully.",
-                    request,
-                );
+                let label = self.label.as_deref();
+                let message = "Environment update completed successfully.";
+                event(&self.state, env, "INFO", message, request, label);
             }
             Err(why) => {
-                event(
-                    &self.state,
-                    env,
-                    "ERROR",
-                    &format!("Failed to deploy application: {why}"),
-                    request,
-                );
-                event(&self.state, env, "INFO", "Rolling back to the previous version.", request);
+                let message = format!("Failed to deploy application: {why}");
+                event(&self.state, env, "ERROR", &message, request, None);
+                let message = "Rolling back to the previous version.";
+                event(&self.state, env, "INFO", message, request, None);
                 let previous = self.previous.clone();
                 set(&self.state, env, |e| {
                     e.status = "Ready".into();
@@ -648,15 +693,21 @@ fn s3_get(s3: &str, bucket: &str, key: &str) -> Result<String, String> {
     object.map(|o| o.body).ok_or_else(|| format!("cannot read s3://{bucket}/{key}"))
 }
 
-fn version_xml(application: &str, label: &str, bucket: &str, key: &str) -> String {
+fn version_xml(
+    application: &str,
+    label: &str,
+    bucket: &str,
+    key: &str,
+    created: SystemTime,
+) -> String {
     format!(
         "{}{}<SourceBundle>{}{}</SourceBundle>{}{}{}",
         el("ApplicationName", application),
         el("VersionLabel", label),
         el("S3Bucket", bucket),
         el("S3Key", key),
-        el("DateCreated", &iso8601(SystemTime::now())),
-        el("DateUpdated", &iso8601(SystemTime::now())),
+        el("DateCreated", &iso8601(created)),
+        el("DateUpdated", &iso8601(created)),
         el("Status", "Unprocessed"),
     )
 }
@@ -664,7 +715,7 @@ fn version_xml(application: &str, label: &str, bucket: &str, key: &str) -> Strin
 fn environment_xml(application: &str, env: &Environment) -> String {
     let cname = format!("127.0.0.1:{}", env.port);
     format!(
-        "{}{}{}{}{}{}{}{}{}{}{}{}<Tier><Name>WebServer</Name><Type>Standard</Type><Version>1.0</Version></Tier>",
+        "{}{}{}{}{}{}{}{}{}{}{}{}{}<Tier><Name>WebServer</Name><Type>Standard</Type><Version>1.0</Version></Tier>",
         el("EnvironmentName", &env.name),
         el("EnvironmentId", &env.id),
         el("ApplicationName", application),
@@ -677,7 +728,18 @@ fn environment_xml(application: &str, env: &Environment) -> String {
         el("Status", &env.status),
         el("AbortableOperationInProgress", "false"),
         el("Health", &env.health),
+        el("HealthStatus", health_status(&env.health)),
     )
+}
+
+/// Enhanced health's word for a colour.
+fn health_status(health: &str) -> &'static str {
+    match health {
+        "Green" => "Ok",
+        "Yellow" => "Warning",
+        "Red" => "Severe",
+        _ => "Unknown",
+    }
 }
 
 fn ok(action: &str, body: &str) -> (&'static str, String) {

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -399,4 +399,101 @@ impl Drop for Bucket {
     fn drop(&mut self) {
         self.client.delete_bucket(&self.name);
     }
+}
+
+pub const ENVIRONMENT: &str = "acme-web-stg";
+
+/// One deploy test's world: a bucket, the fake with one environment, an image repository,
+/// a secret option value, and a HOME of its own.
+pub struct World {
+    pub bucket: Bucket,
+    pub fake: eb_fake::EbFake,
+    pub port: u16,
+    pub image: String,
+    pub secret: String,
+    pub home: TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        let bucket = Bucket::new();
+        let fake = eb_fake::EbFake::start(eb_fake::Config {
+            application: "acme-web".into(),
+            bucket: bucket.name.clone(),
+            s3: bucket.s3.clone(),
+            update_takes: Duration::from_secs(1),
+        });
+        let port = closed_port();
+        fake.add_environment(ENVIRONMENT, port);
+        World {
+            bucket,
+            fake,
+            port,
+            image: format!("{}/xtask-it/deploy", registry().addr),
+            secret: unique("secret-key-value"),
+            home: TempDir::new("deploy-home"),
+        }
+    }
+
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let registry = registry();
+        let mut env = self.fake.client_env();
+        env.extend([
+            ("DEPLOY_IMAGE", self.image.clone()),
+            ("REGISTRY_USERNAME", registry.username),
+            ("REGISTRY_PASSWORD", registry.password),
+            ("SECRET_KEY", self.secret.clone()),
+            ("HOME", self.home.path().display().to_string()),
+            ("CIRCLE_SHA1", String::new()),
+            ("CIRCLE_BRANCH", String::new()),
+            ("EB_BUCKET", String::new()),
+        ]);
+        env
+    }
+
+    pub fn deploy(&self, args: &[&str]) -> Run {
+        self.deploy_with(args, &[])
+    }
+
+    pub fn deploy_with(&self, args: &[&str], extra: &[(&'static str, String)]) -> Run {
+        let mut env = self.env();
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push((key, value.clone()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut all = vec!["deploy"];
+        all.extend_from_slice(args);
+        let run = xtask_in(&root(), &all, &env);
+        self.assert_no_secret(&run.output);
+        run
+    }
+
+    pub fn assert_no_secret(&self, text: &str) {
+        assert!(!text.contains(&self.secret), "the secret option value leaked:\n{text}");
+        assert!(!text.contains(&registry().password), "the registry password leaked:\n{text}");
+    }
+
+    pub fn updates(&self) -> usize {
+        self.fake.requests().iter().filter(|r| r.action == "UpdateEnvironment").count()
+    }
+}
+
+/// Starts the real xtask binary without waiting for it (for Ctrl-C tests).
+pub fn xtask_start(args: &[&str], env: &[(&str, &str)]) -> duct::Handle {
+    let mut expr = duct::cmd(env!("CARGO_BIN_EXE_xtask"), args).env("NO_COLOR", "1");
+    for (key, value) in env {
+        expr = expr.env(key, value);
+    }
+    expr.stderr_to_stdout().stdout_capture().unchecked().start().unwrap()
+}
+
+/// Sends SIGINT (Ctrl-C) to a started command and returns its exit status and output.
+pub fn interrupt(handle: duct::Handle) -> (Option<i32>, String) {
+    for pid in handle.pids() {
+        // SAFETY: kill(2) on a child we started and have not reaped.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    }
+    let output = handle.wait().unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
 }

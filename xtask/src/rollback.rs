@@ -1,0 +1,106 @@
+//! `cargo xtask rollback [ENV] [--to LABEL]`: redeploy the version the environment ran
+//! before (or the one given), with the same wait, events and exit statuses as `deploy`.
+//!
+//! "Before" comes from the environment's events (the versions its completed updates
+//! named), else from the application's versions, the newest created before the current
+//! one. Option settings are left as they are: a rollback switches the version only.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_elasticbeanstalk::Client;
+
+use crate::aws::{Clients, fail};
+use crate::settings::Settings;
+use crate::update::Update;
+use crate::versions::{Version, list as list_versions};
+use crate::wait::{self, Stats};
+use crate::{Context, deploy, flags, git};
+
+pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let application = settings.application()?.to_owned();
+    let target = settings.target(flags.env.as_deref(), || match ctx.env.get("CIRCLE_BRANCH") {
+        Some(branch) => Ok(Some(branch.to_owned())),
+        None => git::branch(ctx),
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let clients = Clients::new(&settings, &ctx.env).await?;
+        let environment = target.name.as_str();
+        let mut stats = Stats::default();
+        let current = wait::describe(&clients.eb, &application, environment, &mut stats)
+            .await?
+            .map_err(|err| fail(format!("describe environment {environment}"), err))?;
+        let current = current.version_label().unwrap_or_default().to_owned();
+        let versions = list_versions(&clients.eb, Some(&application)).await?;
+        let (label, why) = match &flags.to {
+            Some(label) => (label.clone(), "given with --to".to_owned()),
+            None => previous(&clients.eb, &application, environment, &current, &versions).await?,
+        };
+        if !versions.iter().any(|v| v.label == label) {
+            bail!(
+                "application version {label} no longer exists in {application}: pick another \
+                 with --to (`cargo xtask versions list` shows them)"
+            );
+        }
+        if label == current {
+            bail!("{environment} already runs {label}: nothing to roll back to");
+        }
+        ctx.ui.step(format_args!("roll {environment} back from {current} to {label} ({why})"));
+        if flags.dry_run {
+            ctx.ui.info("dry run: nothing is changed");
+            return Ok(());
+        }
+        let update = Update {
+            application: &application,
+            environment,
+            label: &label,
+            options: Vec::new(),
+            timeout: flags.timeout.map_or(deploy::DEFAULT_TIMEOUT, Duration::from_secs),
+            allow_yellow: flags.allow_yellow,
+            no_wait: flags.no_wait,
+        };
+        update.run(ctx, &clients.eb, &mut stats).await
+    })
+}
+
+/// The version the environment ran before `current`, and where that was learned.
+async fn previous(
+    eb: &Client,
+    application: &str,
+    environment: &str,
+    current: &str,
+    versions: &[Version],
+) -> anyhow::Result<(String, String)> {
+    let events = eb
+        .describe_events()
+        .application_name(application)
+        .environment_name(environment)
+        .max_records(1000)
+        .send()
+        .await
+        .map_err(|err| fail(format!("describe the events of {environment}"), err))?;
+    // Newest first: the first label other than the current one is the one before it.
+    let from_events = events
+        .events()
+        .iter()
+        .filter(|e| e.message().is_some_and(|m| m.contains("completed successfully")))
+        .filter_map(|e| e.version_label())
+        .find(|label| *label != current);
+    if let Some(label) = from_events {
+        return Ok((
+            label.to_owned(),
+            format!("the version {environment} ran before, from its events"),
+        ));
+    }
+    let created = versions.iter().find(|v| v.label == current).and_then(|v| v.created.clone());
+    let older = versions
+        .iter()
+        .filter(|v| v.label != current)
+        .find(|v| created.as_ref().is_none_or(|c| v.created.as_ref().is_some_and(|d| d < c)))
+        .context(format!(
+            "{environment} has no earlier version to roll back to: pass --to LABEL"
+        ))?;
+    Ok((older.label.clone(), "the newest version created before the current one".to_owned()))
+}
