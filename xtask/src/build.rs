@@ -107,8 +107,13 @@ impl Plan {
 
     /// The plan as a reader checks it: every command, secrets masked. Runs nothing.
     pub fn print(&self, ctx: &Context) {
+        ctx.ui.step(format_args!("plan for {} (dry run: nothing is run)", self.image));
+        self.print_steps(ctx);
+    }
+
+    /// The plan's steps without a heading, for the commands whose plan starts with a build.
+    pub fn print_steps(&self, ctx: &Context) {
         let ui = &ctx.ui;
-        ui.step(format_args!("plan for {} (dry run: nothing is run)", self.image));
         let source = match self.tag_source {
             TagSource::Flag => "--tag",
             TagSource::CircleSha1 => "$CIRCLE_SHA1",

@@ -86,14 +86,12 @@ impl Plan {
         let bucket = settings.bucket.clone();
         // Checked now, so that a broken template fails before any AWS call.
         render(&template, bucket.as_deref().unwrap_or(BUCKET_TO_BE_CREATED), &build, &auth_key)?;
-        let vars = |name: &str| -> Option<String> {
-            match name {
-                "DEPLOY_ENV" => Some(target.deploy_env().to_owned()),
-                "EB_ENVIRONMENT" => Some(target.name.clone()),
-                "IMAGE_TAG" => Some(tag.clone()),
-                _ => ctx.env.get(name).map(str::to_owned),
-            }
+        let builtins = options::Builtins {
+            deploy_env: target.deploy_env(),
+            eb_environment: &target.name,
+            image_tag: &tag,
         };
+        let vars = |name: &str| builtins.get(name).or_else(|| ctx.env.get(name).map(str::to_owned));
         let options = options::render_file(&ctx.root, &vars)?;
         let credentials = build
             .session
@@ -129,7 +127,7 @@ impl Plan {
             "plan: {} to {} of {} (dry run: nothing is run)",
             self.build.image, self.target.name, self.application
         ));
-        self.build.print(ctx);
+        self.build.print_steps(ctx);
         let bucket = self.bucket.as_deref().unwrap_or(BUCKET_TO_BE_CREATED);
         match &self.bucket {
             Some(bucket) => ui.info(format_args!("bucket {bucket} (setting)")),

@@ -109,21 +109,21 @@ impl Plan {
             None => Vec::new(),
         };
         let local_secret = random_hex();
-        let tag = build.image.tag.clone();
+        let builtins = options::Builtins {
+            deploy_env: "local",
+            eb_environment: "local",
+            image_tag: &build.image.tag,
+        };
         let vars = |name: &str| -> Option<String> {
-            if let Some((_, value)) = env_file.iter().find(|(k, _)| k == name) {
-                return Some(value.clone());
-            }
-            match name {
-                "DEPLOY_ENV" | "EB_ENVIRONMENT" => return Some("local".to_owned()),
-                "IMAGE_TAG" => return Some(tag.clone()),
-                _ => {}
-            }
-            ctx.env.get(name).map(str::to_owned).or_else(|| match name {
-                // What the app needs that a laptop does not have: a throwaway key.
-                "SECRET_KEY" => Some(format!("local-{local_secret}")),
-                _ => None,
-            })
+            let from_file = env_file.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            from_file
+                .or_else(|| builtins.get(name))
+                .or_else(|| ctx.env.get(name).map(str::to_owned))
+                .or_else(|| match name {
+                    // What the app needs that a laptop does not have: a throwaway key.
+                    "SECRET_KEY" => Some(format!("local-{local_secret}")),
+                    _ => None,
+                })
         };
         let options = options::render_file(&ctx.root, &vars)?;
         let port = flags.port;
@@ -148,7 +148,7 @@ impl Plan {
             "plan: {} on http://127.0.0.1:{}/ (dry run: nothing is run)",
             self.build.image, release.names.port
         ));
-        self.build.print(ctx);
+        self.build.print_steps(ctx);
         ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
         for line in String::from_utf8_lossy(&release.dockerrun.to_bytes()).lines() {
             ui.info(format_args!("  {line}"));

@@ -100,6 +100,27 @@ impl Options {
     }
 }
 
+/// The variables a template may use besides the environment's.
+pub struct Builtins<'a> {
+    /// `DEPLOY_ENV`: the environment's key in the settings (`staging`), or `local`.
+    pub deploy_env: &'a str,
+    /// `EB_ENVIRONMENT`: the Elastic Beanstalk environment name.
+    pub eb_environment: &'a str,
+    /// `IMAGE_TAG`: the tag being deployed.
+    pub image_tag: &'a str,
+}
+
+impl Builtins<'_> {
+    pub fn get(&self, name: &str) -> Option<String> {
+        match name {
+            "DEPLOY_ENV" => Some(self.deploy_env.to_owned()),
+            "EB_ENVIRONMENT" => Some(self.eb_environment.to_owned()),
+            "IMAGE_TAG" => Some(self.image_tag.to_owned()),
+            _ => None,
+        }
+    }
+}
+
 /// Reads `root/eb-options.json.template`; a missing file means no option settings.
 pub fn render_file(root: &Path, vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options> {
     let path = root.join(TEMPLATE);
