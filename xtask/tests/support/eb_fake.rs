@@ -57,8 +57,8 @@ pub struct Event {
 
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
-    /// At the next DescribeEnvironments, the environment turns busy with another update
-    /// for this long.
+    /// When the next application version is created (someone else's update starts just
+    /// then), the environments turn busy for this long.
     pub busy_for: Option<Duration>,
     pub fail_next_deploy: bool,
     /// The next deploy is rolled back without an ERROR event.
@@ -330,7 +330,7 @@ fn answer(
         s.faults.throttle_next -= 1;
         return error("Sender", "Throttling", "Rate exceeded");
     }
-    if action == "DescribeEnvironments"
+    if action == "CreateApplicationVersion"
         && let Some(time) = s.faults.busy_for.take()
     {
         for env in s.environments.values_mut() {
