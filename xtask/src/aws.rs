@@ -28,11 +28,8 @@ pub struct Clients {
 
 impl Clients {
     pub async fn new(settings: &Settings, env: &Env) -> anyhow::Result<Clients> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(https_client())
             .retry_config(RetryConfig::standard().with_max_attempts(EB_ATTEMPTS));
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
@@ -63,6 +60,14 @@ impl Clients {
             region,
         })
     }
+}
+
+/// The one HTTPS client of the SDK: hyper 1 + rustls with ring, the system's trust store.
+/// Without it the lean feature set has none, and every call would fail at run time.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// An AWS error as one line: the service's code and message when it answered, else the
