@@ -104,19 +104,7 @@ fn pushes_then_the_pulled_image_reports_its_version_and_a_rerun_does_nothing() {
         .run()
         .unwrap();
     assert!(pull.status.success(), "{}", String::from_utf8_lossy(&pull.stderr));
-    let container = Container(unique("xtask-it-run"));
-    let started = docker(&[
-        "run",
-        "--detach",
-        "--name",
-        &container.0,
-        "--publish",
-        "127.0.0.1::80",
-        "--env",
-        "APP_ENV=local",
-        &pushed.reference(),
-    ]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let container = Container::start("xtask-it-run", &pushed.reference(), "local");
     let health = wait_healthy(&container.host_port(80), 10);
     let json: serde_json::Value = serde_json::from_str(&health.body).unwrap();
     assert_eq!(json["version"], pushed.tag.as_str(), "{}", health.body);

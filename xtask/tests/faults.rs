@@ -445,19 +445,7 @@ fn the_web_app_answers_abuse_with_4xx_and_drains_on_sigterm() {
     .assert_success();
     let reference = image.0.replace(":latest", ":abuse");
     let _image = Image(reference.clone());
-    let container = Container(unique("xtask-it-abuse"));
-    let started = docker(&[
-        "run",
-        "--detach",
-        "--name",
-        &container.0,
-        "--publish",
-        "127.0.0.1::80",
-        "--env",
-        "APP_ENV=test",
-        &reference,
-    ]);
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let container = Container::start("xtask-it-abuse", &reference, "test");
     let addr = container.host_port(80);
     wait_healthy(&addr, 10);
 

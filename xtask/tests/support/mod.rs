@@ -271,6 +271,25 @@ impl Drop for Container {
 }
 
 impl Container {
+    /// Runs `image` detached, its port 80 published on a free loopback port, with `APP_ENV`.
+    pub fn start(prefix: &str, image: &str, app_env: &str) -> Container {
+        let container = Container(unique(prefix));
+        let env = format!("APP_ENV={app_env}");
+        let started = docker(&[
+            "run",
+            "--detach",
+            "--name",
+            &container.0,
+            "--publish",
+            "127.0.0.1::80",
+            "--env",
+            &env,
+            image,
+        ]);
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+        container
+    }
+
     /// The `127.0.0.1:PORT` that container port `port` is published on.
     pub fn host_port(&self, port: u16) -> String {
         let out = docker(&["port", &self.0, &format!("{port}/tcp")]);
