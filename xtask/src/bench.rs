@@ -198,11 +198,11 @@ pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
     ctx.ui.step(format_args!("build the deploy image as {image}"));
     let build = docker::Build {
         target: "runtime",
-        tag: image,
+        tag: image.to_owned(),
         cache_from: docker::cache_sources(ctx, &["web-test:latest", docker::BUILD_STAGE_IMAGE])?,
         build_args: vec![("APP_VERSION".to_owned(), "bench".to_owned())],
     };
-    build.cmd(&ctx.root, &engine).run(ctx)?;
+    build.run(ctx, &engine, false)?;
     let size = docker::image_size(ctx, image)?;
 
     ctx.ui.step(format_args!(

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::cmd::Cmd;
 use crate::docker::{self, Build, Engine};
 use crate::registry::{Credentials, ImageRef, Session};
 use crate::settings::Settings;
@@ -74,35 +73,34 @@ impl Plan {
     /// build reuses it, then the `runtime` stage as `IMAGE:TAG`. Docker's legacy builder
     /// builds every stage before the target, the test stage too: there it is built first
     /// under the test image's name, so that it is current and the next build reuses it.
-    fn build_cmds(&self, ctx: &Context, engine: &Engine, mut cache_from: Vec<String>) -> Vec<Cmd> {
+    fn builds(&self, engine: &Engine, mut cache_from: Vec<String>) -> Vec<Build> {
         let test = Build {
             target: "test",
-            tag: &self.test_image,
+            tag: self.test_image.clone(),
             cache_from: cache_from.clone(),
             build_args: Vec::new(),
         };
         let stage = Build {
             target: "build",
-            tag: docker::BUILD_STAGE_IMAGE,
+            tag: docker::BUILD_STAGE_IMAGE.to_owned(),
             cache_from: cache_from.clone(),
             build_args: Vec::new(),
         };
         if !cache_from.iter().any(|c| c == docker::BUILD_STAGE_IMAGE) {
             cache_from.push(docker::BUILD_STAGE_IMAGE.to_owned());
         }
-        let reference = self.image.to_string();
         let runtime = Build {
             target: "runtime",
-            tag: &reference,
+            tag: self.image.to_string(),
             cache_from,
             build_args: vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
         };
-        let mut cmds = Vec::new();
+        let mut builds = Vec::new();
         if !engine.buildkit {
-            cmds.push(test.cmd(&ctx.root, engine));
+            builds.push(test);
         }
-        cmds.extend([stage.cmd(&ctx.root, engine), runtime.cmd(&ctx.root, engine)]);
-        cmds
+        builds.extend([stage, runtime]);
+        builds
     }
 
     /// The plan as a reader checks it: every command, secrets masked. Runs nothing.
@@ -136,8 +134,8 @@ impl Plan {
         ui.info("build the deploy image, reusing the test image's compiled dependencies:");
         let engine = Engine { server_version: String::new(), buildkit: false };
         let cache_from = vec![self.test_image.clone(), docker::BUILD_STAGE_IMAGE.to_owned()];
-        for cmd in self.build_cmds(ctx, &engine, cache_from) {
-            ui.echo(cmd);
+        for build in self.builds(&engine, cache_from) {
+            ui.echo(build.cmd(&ctx.root, &engine));
         }
         match &self.session {
             Some(session) => ui.echo(session.push_cmd(&self.image)),
@@ -168,8 +166,8 @@ impl Plan {
         ctx.ui.step(format_args!("build the deploy image {}", self.image));
         let cache_from =
             docker::cache_sources(ctx, &[&self.test_image, docker::BUILD_STAGE_IMAGE])?;
-        for cmd in self.build_cmds(ctx, &engine, cache_from) {
-            cmd.run(ctx)?;
+        for build in self.builds(&engine, cache_from) {
+            build.run(ctx, &engine, false)?;
         }
         let Some(session) = session else {
             ctx.ui.success(format_args!("built {} (not pushed: pass --push)", self.image));

@@ -247,8 +247,10 @@ pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option
         return Ok(None);
     }
     if docker::image_id(ctx, image)?.as_deref() == Some(id.as_str()) {
-        ctx.ui
-            .info(format_args!("the daemon already holds {image} ({}): not loaded", short_id(&id)));
+        ctx.ui.info(format_args!(
+            "the daemon already holds {image} ({}): not loaded",
+            docker::short_id(&id)
+        ));
         return Ok(Some(id));
     }
     match load(ctx, path) {
@@ -262,12 +264,6 @@ pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option
             Ok(None)
         }
     }
-}
-
-/// The first 12 hex digits of an image ID, as `docker images` shows it.
-pub fn short_id(id: &str) -> &str {
-    let hex = id.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
 }
 
 #[cfg(test)]

@@ -58,6 +58,12 @@ pub fn image_id(ctx: &Context, image: &str) -> anyhow::Result<Option<String>> {
     Ok(ids.lines().next().map(str::to_owned))
 }
 
+/// The first 12 hex digits of an image ID, as `docker images` shows it.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
 /// What a build should use as cache: those of `images` the daemon holds (the previous
 /// build, or the image just loaded from the cache tarball).
 ///
@@ -93,21 +99,21 @@ pub fn with_default_tag(image: &str) -> String {
 
 /// A `docker build` of one stage of the web Dockerfile.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Build<'a> {
-    pub target: &'a str,
-    pub tag: &'a str,
+pub struct Build {
+    pub target: &'static str,
+    pub tag: String,
     pub cache_from: Vec<String>,
     pub build_args: Vec<(String, String)>,
 }
 
-impl Build<'_> {
+impl Build {
     pub fn cmd(&self, root: &Path, engine: &Engine) -> Cmd {
         // --force-rm: a failed or interrupted step leaves no stopped container behind.
         let mut cmd = docker()
             .args(["build", "--force-rm"])
             .args(["--file", DOCKERFILE])
             .args(["--target", self.target])
-            .args(["--tag", self.tag]);
+            .args(["--tag", &self.tag]);
         for image in &self.cache_from {
             cmd = cmd.args(["--cache-from", image]);
         }
@@ -119,6 +125,30 @@ impl Build<'_> {
             cmd = cmd.args(["--build-arg", "BUILDKIT_INLINE_CACHE=1"]);
         }
         cmd.arg(".").dir(root)
+    }
+
+    /// Runs the build, its output shown (or, `quiet`, only when it fails), then removes the
+    /// image the tag named before when the build replaced it: that image is no build cache
+    /// any more (see [`cache_sources`]), and would otherwise stay behind, untagged, after
+    /// every source change.
+    pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<()> {
+        let before = image_id(ctx, &self.tag)?;
+        let cmd = self.cmd(&ctx.root, engine);
+        if quiet {
+            cmd.run_quiet(ctx)?
+        } else {
+            cmd.run(ctx)?
+        }
+        if let Some(old) = before
+            && image_id(ctx, &self.tag)?.as_ref() != Some(&old)
+        {
+            // Not forced: an image that a container or another tag still uses stays.
+            let removed = docker().args(["image", "rm", &old]).read_output(ctx)?;
+            if removed.status.success() {
+                ctx.ui.info(format_args!("removed the previous {} ({})", self.tag, short_id(&old)));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -167,7 +197,7 @@ mod tests {
     fn build_command_line() {
         let build = Build {
             target: "test",
-            tag: "web-test:latest",
+            tag: "web-test:latest".into(),
             cache_from: vec!["web-test:latest".into()],
             build_args: vec![("APP_VERSION".into(), "abc123".into())],
         };

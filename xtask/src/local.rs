@@ -427,9 +427,13 @@ fn container_state(ctx: &Context, container: &str) -> anyhow::Result<String> {
 /// Builds the proxy image from the `front` stage (cached unless its source changed).
 fn build_front_image(ctx: &Context) -> anyhow::Result<()> {
     let engine = docker::preflight(ctx)?;
-    let proxy =
-        Build { target: "front", tag: FRONT_IMAGE, cache_from: Vec::new(), build_args: Vec::new() };
-    proxy.cmd(&ctx.root, &engine).run_quiet(ctx).context("build the local proxy image")
+    let proxy = Build {
+        target: "front",
+        tag: FRONT_IMAGE.to_owned(),
+        cache_from: Vec::new(),
+        build_args: Vec::new(),
+    };
+    proxy.run(ctx, &engine, true).context("build the local proxy image")
 }
 
 /// The container environment from the options template's environment namespace.

@@ -46,11 +46,11 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
     ctx.ui.step(format_args!("build the test image {}", plan.image));
     let build = Build {
         target: "test",
-        tag: &plan.image,
+        tag: plan.image.clone(),
         cache_from: docker::cache_sources(ctx, &[&plan.image, docker::BUILD_STAGE_IMAGE])?,
         build_args: Vec::new(),
     };
-    build.cmd(&ctx.root, &engine).run(ctx)?;
+    build.run(ctx, &engine, false)?;
     let built = docker::image_id(ctx, &plan.image)?
         .ok_or_else(|| anyhow::anyhow!("docker build succeeded but {} is missing", plan.image))?;
 

@@ -157,7 +157,10 @@ fn dry_run_prints_the_plan_masks_secrets_and_calls_nothing() {
     let run = world
         .deploy_with(&["--dry-run", "--tag", "t1"], &[("CIRCLE_BRANCH", "release/stg".into())]);
     run.assert_success()
-        .assert_contains("plan: 127.0.0.1:5000/xtask-it/deploy:t1 to acme-web-stg of acme-web (dry run: nothing is run)")
+        .assert_contains(&format!(
+            "plan: {}:t1 to acme-web-stg of acme-web (dry run: nothing is run)",
+            world.image
+        ))
         .assert_contains("CreateStorageLocation")
         .assert_contains("SECRET_KEY = ***")
         .assert_contains("one UpdateEnvironment of acme-web-stg: version t1");

@@ -72,10 +72,7 @@ impl Drop for Local {
     fn drop(&mut self) {
         let port = self.port.to_string();
         xtask_in(self.project.path(), &["deploy", "--local", "--stop", "--port", &port], &[]);
-        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.image]);
-        for image in String::from_utf8_lossy(&out.stdout).lines() {
-            docker(&["rmi", "--force", image]);
-        }
+        support::remove_repository(&self.image);
     }
 }
 

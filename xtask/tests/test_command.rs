@@ -3,6 +3,7 @@
 mod support;
 
 use std::fs;
+use std::io::Write;
 use std::time::SystemTime;
 
 use support::{Image, TempDir, docker, docker_lock, image_id, xtask, xtask_in};
@@ -89,12 +90,31 @@ fn a_failing_web_test_fails_the_command_and_shows_its_output() {
         "#[test]\nfn deliberately_failing() {\n    assert_eq!(1 + 1, 3, \"this test fails on purpose\");\n}\n",
     )
     .unwrap();
+    // What the tag named before (an image of an earlier tree): the build replaces it.
+    let previous = label_only_image(&image.0);
 
     let run = xtask_in(project.path(), &["test", "--no-cache", "--image", &image.0], &[]);
     assert_eq!(run.code, Some(101), "cargo test's own exit status:\n{}", run.output);
     run.assert_contains("deliberately_failing")
         .assert_contains("this test fails on purpose")
         .assert_contains("error: web test suite failed (exit status 101)")
+        .assert_contains(&format!("removed the previous {} ({})", image.0, &previous[7..19]))
         .assert_lacks("docker load")
         .assert_lacks("docker save");
+    let left = docker(&["image", "inspect", &previous]);
+    assert!(!left.status.success(), "the replaced image is still in the daemon");
+}
+
+/// Builds a throwaway image of its own ID, tagged `tag`, and returns that ID.
+fn label_only_image(tag: &str) -> String {
+    let mut build = std::process::Command::new("docker")
+        .args(["build", "--quiet", "--tag", tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dockerfile = format!("FROM debian:bookworm-slim\nLABEL dev.xtask.it={tag}\n");
+    build.stdin.take().unwrap().write_all(dockerfile.as_bytes()).unwrap();
+    assert!(build.wait().unwrap().success());
+    image_id(tag).unwrap()
 }

@@ -101,6 +101,14 @@ impl Drop for Image {
     }
 }
 
+/// Removes every tag of `repository` from the daemon (a test's images, built or pulled).
+pub fn remove_repository(repository: &str) {
+    let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", repository]);
+    for image in String::from_utf8_lossy(&out.stdout).lines() {
+        docker(&["rmi", "--force", image]);
+    }
+}
+
 /// A directory under `target/xtask-tests`, removed when the test ends.
 pub struct TempDir(pub PathBuf);
 
@@ -448,7 +456,7 @@ impl World {
             bucket,
             fake,
             port,
-            image: format!("{}/xtask-it/deploy", registry().addr),
+            image: format!("{}/xtask-it/{}", registry().addr, unique("deploy")),
             secret: unique("secret-key-value"),
             home: TempDir::new("deploy-home"),
         }
@@ -495,6 +503,12 @@ impl World {
 
     pub fn updates(&self) -> usize {
         self.fake.requests().iter().filter(|r| r.action == "UpdateEnvironment").count()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        remove_repository(&self.image);
     }
 }
 
