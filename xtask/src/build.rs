@@ -28,6 +28,8 @@ pub struct Plan {
     pub session: Option<Session>,
     pub cache_file: Option<PathBuf>,
     pub test_image: String,
+    /// `deploy --local`: also build the local proxy image, under this name.
+    pub proxy: Option<String>,
 }
 
 /// What `execute` did.
@@ -66,13 +68,16 @@ impl Plan {
             session,
             cache_file: flags.cache.path(&ctx.env)?,
             test_image: docker::with_default_tag(&flags.test_image),
+            proxy: None,
         })
     }
 
     /// The builds: the `build` stage (compiled binaries) under a tag of its own, so the next
     /// build reuses it, then the `runtime` stage as `IMAGE:TAG`. Docker's legacy builder
     /// builds every stage before the target, the test stage too: there it is built first
-    /// under the test image's name, so that it is current and the next build reuses it.
+    /// under the test image's name, so that it is current and the next build reuses it. The
+    /// proxy's build (the last stage) gets the deploy image's version and the deploy image
+    /// as cache, so that the runtime stage it passes through is that image, not a new one.
     fn builds(&self, engine: &Engine, mut cache_from: Vec<String>) -> Vec<Build> {
         let test = Build {
             target: "test",
@@ -95,11 +100,17 @@ impl Plan {
             cache_from,
             build_args: vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
         };
+        let proxy = self.proxy.as_ref().map(|tag| {
+            let mut cache_from = runtime.cache_from.clone();
+            cache_from.extend([runtime.tag.clone(), tag.clone()]);
+            Build { target: "front", tag: tag.clone(), cache_from, ..runtime.clone() }
+        });
         let mut builds = Vec::new();
         if !engine.buildkit {
             builds.push(test);
         }
         builds.extend([stage, runtime]);
+        builds.extend(proxy);
         builds
     }
 

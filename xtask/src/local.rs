@@ -96,7 +96,8 @@ pub struct Release {
 
 impl Plan {
     pub fn new(ctx: &Context, settings: &Settings, flags: &flags::Deploy) -> anyhow::Result<Plan> {
-        let build = build::Plan::new(ctx, settings, &flags.build(false))?;
+        let mut build = build::Plan::new(ctx, settings, &flags.build(false))?;
+        build.proxy = Some(FRONT_IMAGE.to_owned());
         let values = dockerrun::Values {
             bucket: "local".to_owned(),
             image: build.image.repository.clone(),
@@ -172,7 +173,6 @@ impl Plan {
             release.check_port_free()?;
         }
         self.build.execute(ctx)?;
-        build_front_image(ctx)?;
         release.start(ctx)?;
         let port = release.names.port;
         if self.detach {
@@ -424,7 +424,8 @@ fn container_state(ctx: &Context, container: &str) -> anyhow::Result<String> {
         .read(ctx)
 }
 
-/// Builds the proxy image from the `front` stage (cached unless its source changed).
+/// Builds the proxy image from the `front` stage, for a release started without
+/// `deploy --local`'s build (the Elastic Beanstalk fake of the tests starts them so).
 fn build_front_image(ctx: &Context) -> anyhow::Result<()> {
     let engine = docker::preflight(ctx)?;
     let proxy = Build {

@@ -10,13 +10,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use support::{Run, TempDir, closed_port, docker, docker_lock, unique, wait_healthy, xtask_in};
+use support::{
+    Repository, Run, TempDir, closed_port, docker, docker_lock, unique, wait_healthy, xtask_in,
+};
 
 /// A local environment on its own port, stopped and its images removed when the test ends.
 struct Local {
     project: TempDir,
     port: u16,
     image: String,
+    /// Dropped after `drop` has stopped the releases that run its images.
+    _images: Repository,
 }
 
 impl Local {
@@ -33,7 +37,8 @@ impl Local {
 ]"#;
         fs::write(project.path().join("eb-options.json.template"), options).unwrap();
         fs::write(project.path().join("local.env"), "GREETING_NAME=from-the-env-file\n").unwrap();
-        Local { project, port: closed_port(), image: format!("xtask-it/{}", unique("local")) }
+        let image = format!("xtask-it/{}", unique("local"));
+        Local { project, port: closed_port(), image: image.clone(), _images: Repository(image) }
     }
 
     fn deploy(&self, tag: &str, extra: &[&str]) -> Run {
@@ -72,7 +77,6 @@ impl Drop for Local {
     fn drop(&mut self) {
         let port = self.port.to_string();
         xtask_in(self.project.path(), &["deploy", "--local", "--stop", "--port", &port], &[]);
-        support::remove_repository(&self.image);
     }
 }
 

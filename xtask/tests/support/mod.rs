@@ -101,11 +101,16 @@ impl Drop for Image {
     }
 }
 
-/// Removes every tag of `repository` from the daemon (a test's images, built or pulled).
-pub fn remove_repository(repository: &str) {
-    let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", repository]);
-    for image in String::from_utf8_lossy(&out.stdout).lines() {
-        docker(&["rmi", "--force", image]);
+/// An image repository whose every tag (built or pulled) is removed from the daemon when
+/// the test ends. Drop it after the containers that use its images, or they stay untagged.
+pub struct Repository(pub String);
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
+        for image in String::from_utf8_lossy(&out.stdout).lines() {
+            docker(&["rmi", "--force", image]);
+        }
     }
 }
 
@@ -439,10 +444,13 @@ pub struct World {
     pub image: String,
     pub secret: String,
     pub home: TempDir,
+    /// Last: fields drop in order, so the fake has removed its containers by then.
+    _images: Repository,
 }
 
 impl World {
     pub fn new() -> World {
+        let image = format!("{}/xtask-it/{}", registry().addr, unique("deploy"));
         let bucket = Bucket::new();
         let fake = eb_fake::EbFake::start(eb_fake::Config {
             application: "acme-web".into(),
@@ -456,9 +464,10 @@ impl World {
             bucket,
             fake,
             port,
-            image: format!("{}/xtask-it/{}", registry().addr, unique("deploy")),
+            image: image.clone(),
             secret: unique("secret-key-value"),
             home: TempDir::new("deploy-home"),
+            _images: Repository(image),
         }
     }
 
@@ -503,12 +512,6 @@ impl World {
 
     pub fn updates(&self) -> usize {
         self.fake.requests().iter().filter(|r| r.action == "UpdateEnvironment").count()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        remove_repository(&self.image);
     }
 }
 
