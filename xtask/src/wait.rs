@@ -421,6 +421,26 @@ mod tests {
         }
     }
 
+    /// One event of the update request `req-1`.
+    fn event_of_req_1(severity: EventSeverity, message: &str) -> DescribeEventsOutput {
+        let event = EventDescription::builder()
+            .severity(severity)
+            .message(message)
+            .request_id("req-1")
+            .build();
+        DescribeEventsOutput::builder().events(event).build()
+    }
+
+    /// Waits for `v2`, deployed by the update request `req-1`, already seen updating.
+    fn judge_of_req_1() -> Judge {
+        Judge {
+            label: "v2".into(),
+            request_id: Some("req-1".into()),
+            allow_yellow: false,
+            seen_updating: true,
+        }
+    }
+
     const FAST: Pace =
         Pace { every: Duration::from_millis(1), max_backoff: Duration::from_millis(4) };
 
@@ -433,20 +453,10 @@ mod tests {
             .output(|| environment("Ready", "Green", "v2"))
             .build();
         let events = mock!(Client::describe_events).then_output(|| {
-            let event = EventDescription::builder()
-                .severity(EventSeverity::Info)
-                .message("Environment update completed successfully.")
-                .request_id("req-1")
-                .build();
-            DescribeEventsOutput::builder().events(event).build()
+            event_of_req_1(EventSeverity::Info, "Environment update completed successfully.")
         });
         let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &events]);
-        let mut judge = Judge {
-            label: "v2".into(),
-            request_id: Some("req-1".into()),
-            allow_yellow: false,
-            seen_updating: true,
-        };
+        let mut judge = judge_of_req_1();
         let mut stats = Stats::default();
         until_done(&ctx(), &eb, &update(), &mut judge, FAST, &mut stats).await.unwrap();
         assert_eq!(describe.num_calls(), 3);
@@ -460,21 +470,10 @@ mod tests {
     async fn an_error_event_of_our_request_ends_the_wait_with_exit_status_3() {
         let describe = mock!(Client::describe_environments)
             .then_output(|| environment("Updating", "Grey", "v2"));
-        let events = mock!(Client::describe_events).then_output(|| {
-            let event = EventDescription::builder()
-                .severity(EventSeverity::Error)
-                .message("Failed to pull the image.")
-                .request_id("req-1")
-                .build();
-            DescribeEventsOutput::builder().events(event).build()
-        });
+        let events = mock!(Client::describe_events)
+            .then_output(|| event_of_req_1(EventSeverity::Error, "Failed to pull the image."));
         let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &events]);
-        let mut judge = Judge {
-            label: "v2".into(),
-            request_id: Some("req-1".into()),
-            allow_yellow: false,
-            seen_updating: true,
-        };
+        let mut judge = judge_of_req_1();
         let err = until_done(&ctx(), &eb, &update(), &mut judge, FAST, &mut Stats::default())
             .await
             .unwrap_err();
