@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 
 use crate::Context;
 use crate::cmd::{Cmd, last_lines};
@@ -130,8 +130,8 @@ impl Build {
     /// Runs the build, its output shown (or, `quiet`, only when it fails), then removes the
     /// image the tag named before when the build replaced it: that image is no build cache
     /// any more (see [`cache_sources`]), and would otherwise stay behind, untagged, after
-    /// every source change.
-    pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<()> {
+    /// every source change. Returns the ID of the image built.
+    pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<String> {
         let before = image_id(ctx, &self.tag)?;
         let cmd = self.cmd(&ctx.root, engine);
         if quiet {
@@ -139,8 +139,10 @@ impl Build {
         } else {
             cmd.run(ctx)?
         }
+        let built = image_id(ctx, &self.tag)?
+            .ok_or_else(|| anyhow!("docker build succeeded but {} is missing", self.tag))?;
         if let Some(old) = before
-            && image_id(ctx, &self.tag)?.as_ref() != Some(&old)
+            && old != built
         {
             // Not forced: an image that a container or another tag still uses stays.
             let removed = docker().args(["image", "rm", &old]).read_output(ctx)?;
@@ -148,7 +150,7 @@ impl Build {
                 ctx.ui.info(format_args!("removed the previous {} ({})", self.tag, short_id(&old)));
             }
         }
-        Ok(())
+        Ok(built)
     }
 }
 

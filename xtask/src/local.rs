@@ -434,7 +434,8 @@ fn build_front_image(ctx: &Context) -> anyhow::Result<()> {
         cache_from: Vec::new(),
         build_args: Vec::new(),
     };
-    proxy.run(ctx, &engine, true).context("build the local proxy image")
+    proxy.run(ctx, &engine, true).context("build the local proxy image")?;
+    Ok(())
 }
 
 /// The container environment from the options template's environment namespace.

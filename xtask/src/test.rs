@@ -50,9 +50,7 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
         cache_from: docker::cache_sources(ctx, &[&plan.image, docker::BUILD_STAGE_IMAGE])?,
         build_args: Vec::new(),
     };
-    build.run(ctx, &engine, false)?;
-    let built = docker::image_id(ctx, &plan.image)?
-        .ok_or_else(|| anyhow::anyhow!("docker build succeeded but {} is missing", plan.image))?;
+    let built = build.run(ctx, &engine, false)?;
 
     if let Some(path) = &plan.cache_file {
         if cached.as_deref() == Some(built.as_str()) {
