@@ -25,6 +25,22 @@ struct Sides {
 }
 
 impl Sides {
+    /// Removes what the benchmark made but its log: two images, two tarballs of gigabytes
+    /// and the copy of the binary. A failure is a warning: the figures are printed by then.
+    fn clean_up(&self, ctx: &Context) {
+        ctx.ui.step("remove the benchmark's images and tarballs (the log stays)");
+        for image in [SEED_IMAGE, OURS_IMAGE] {
+            if let Err(err) = docker().args(["image", "rm", image]).read(ctx) {
+                ctx.ui.warn(format_args!("cannot remove {image}: {err:#}"));
+            }
+        }
+        for file in [&self.seed_tar, &self.ours_tar, &self.xtask] {
+            if let Err(err) = fs::remove_file(file) {
+                ctx.ui.warn(format_args!("cannot remove {}: {err}", file.display()));
+            }
+        }
+    }
+
     /// The seed: `docker load` if the tar exists; `docker build -t …`; `docker save`;
     /// `docker run`: no `--cache-from`, a save on every run.
     fn seed(&self, ctx: &Context) -> anyhow::Result<Duration> {
@@ -148,6 +164,7 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
         flags.fresh_rounds,
         flags.warm_rounds
     );
+    sides.clean_up(ctx);
     Ok(())
 }
 
