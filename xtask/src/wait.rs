@@ -431,16 +431,6 @@ mod tests {
         DescribeEventsOutput::builder().events(event).build()
     }
 
-    /// Waits for `v2`, deployed by the update request `req-1`, already seen updating.
-    fn judge_of_req_1() -> Judge {
-        Judge {
-            label: "v2".into(),
-            request_id: Some("req-1".into()),
-            allow_yellow: false,
-            seen_updating: true,
-        }
-    }
-
     const FAST: Pace =
         Pace { every: Duration::from_millis(1), max_backoff: Duration::from_millis(4) };
 
@@ -456,7 +446,7 @@ mod tests {
             event_of_req_1(EventSeverity::Info, "Environment update completed successfully.")
         });
         let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &events]);
-        let mut judge = judge_of_req_1();
+        let mut judge = judge();
         let mut stats = Stats::default();
         until_done(&ctx(), &eb, &update(), &mut judge, FAST, &mut stats).await.unwrap();
         assert_eq!(describe.num_calls(), 3);
@@ -473,7 +463,7 @@ mod tests {
         let events = mock!(Client::describe_events)
             .then_output(|| event_of_req_1(EventSeverity::Error, "Failed to pull the image."));
         let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &events]);
-        let mut judge = judge_of_req_1();
+        let mut judge = judge();
         let err = until_done(&ctx(), &eb, &update(), &mut judge, FAST, &mut Stats::default())
             .await
             .unwrap_err();
