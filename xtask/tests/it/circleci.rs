@@ -4,8 +4,6 @@
 //! something defined, that jobs only run `cargo xtask` commands that exist, and that deploy
 //! runs on exactly the branches the deploy settings map.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fs;
 
@@ -46,12 +44,12 @@ const WORKFLOW_JOB_KEYS: [&str; 10] = [
 ];
 
 fn config_text() -> String {
-    fs::read_to_string(support::root().join(".circleci/config.yml")).unwrap()
+    fs::read_to_string(crate::support::root().join(".circleci/config.yml")).unwrap()
 }
 
 /// Errors of the schema check, one per line of check-jsonschema's report.
 fn schema_errors(text: &str) -> Vec<String> {
-    let dir = support::TempDir::new("circleci");
+    let dir = crate::support::TempDir::new("circleci");
     let path = dir.path().join("config.yml");
     fs::write(&path, text).unwrap();
     let output = duct::cmd!("check-jsonschema", "--builtin-schema", "vendor.circle-ci", &path)
@@ -206,7 +204,7 @@ fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
 }
 
 fn settings() -> Settings {
-    Settings::load(&support::root(), &Env::default()).unwrap()
+    Settings::load(&crate::support::root(), &Env::default()).unwrap()
 }
 
 #[test]

@@ -2,11 +2,9 @@
 //! (`.ci/moto`), Elastic Beanstalk is the in-process fake of `support::eb_fake`, the image
 //! goes through the local registry, and the fake runs it the way Elastic Beanstalk would.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{ENVIRONMENT, Run, World, docker_lock, unique, wait_healthy, xtask_in};
+use crate::support::{ENVIRONMENT, Run, World, docker_lock, unique, wait_healthy, xtask_in};
 
 #[test]
 fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything() {
@@ -183,17 +181,17 @@ fn ctrl_c_while_waiting_says_how_to_follow_the_deployment() {
     world.fake.faults(|f| f.hang_next_deploy = true);
     let env = world.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let root = support::root();
+    let root = crate::support::root();
     let tag = unique("interrupted");
     let args = ["--project-dir", root.to_str().unwrap(), "deploy", "staging", "--tag", &tag];
-    let handle = support::xtask_start(&args, &env);
+    let handle = crate::support::xtask_start(&args, &env);
     let deadline = Instant::now() + Duration::from_secs(300);
     while world.updates() == 0 {
         assert!(Instant::now() < deadline, "the deploy never reached UpdateEnvironment");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (code, text) = support::interrupt(handle);
+    let (code, text) = crate::support::interrupt(handle);
     world.assert_no_secret(&text);
     assert_eq!(code, Some(130), "{text}");
     let last = text.trim_end().lines().last().unwrap();
@@ -204,7 +202,7 @@ fn ctrl_c_while_waiting_says_how_to_follow_the_deployment() {
 fn xtask(world: &World, args: &[&str]) -> Run {
     let env = world.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = xtask_in(&support::root(), args, &env);
+    let run = xtask_in(&crate::support::root(), args, &env);
     world.assert_no_secret(&run.output);
     run
 }

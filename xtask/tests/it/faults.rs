@@ -3,8 +3,6 @@
 //! Then the security checks (no secret in argv, image layers or tracked files) and the web
 //! app under abuse. The README's "What happens when…" table lists these rows.
 
-mod support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{
+use crate::support::{
     Container, Image, Run, TempDir, World, closed_port, docker, docker_lock, registry, unique,
     wait_healthy, xtask_in,
 };
@@ -48,8 +46,11 @@ fn docker_shim(dir: &Path, subcommand: &str, instead: &str) -> String {
 
 #[test]
 fn docker_missing_from_path() {
-    let run =
-        xtask_in(&support::root(), &["test", "--no-cache"], &[("PATH", "/nonexistent-xtask-bin")]);
+    let run = xtask_in(
+        &crate::support::root(),
+        &["test", "--no-cache"],
+        &[("PATH", "/nonexistent-xtask-bin")],
+    );
     assert_fails_with(
         &run,
         1,
@@ -60,7 +61,8 @@ fn docker_missing_from_path() {
 #[test]
 fn docker_daemon_unreachable() {
     let socket = "unix:///tmp/xtask-no-such-docker.sock";
-    let run = xtask_in(&support::root(), &["build", "--tag", "t"], &[("DOCKER_HOST", socket)]);
+    let run =
+        xtask_in(&crate::support::root(), &["build", "--tag", "t"], &[("DOCKER_HOST", socket)]);
     assert_fails_with(
         &run,
         1,
@@ -78,7 +80,7 @@ fn an_unreadable_cache_is_a_warning_and_stays_where_it_is() {
     fs::create_dir(&cache).unwrap();
     fs::write(cache.join("keep-me"), "user data").unwrap();
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["test", "--image", &image.0, "--cache-file", cache.to_str().unwrap()],
         &[],
     );
@@ -102,7 +104,7 @@ fn docker_save_killed_midway_leaves_the_previous_cache_intact() {
     let before = fs::read(&cache).unwrap();
     let path = docker_shim(dir.path(), "save", "head -c 3000000 /dev/zero; kill -9 $$");
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["test", "--image", &image.0, "--cache-file", cache.to_str().unwrap()],
         &[("PATH", &path)],
     );
@@ -119,7 +121,7 @@ fn ctrl_c_during_test_stops_the_container_and_leaves_nothing() {
     let image = Image::unique("xtask-it-interrupt");
     let dir = TempDir::new("interrupt");
     let project = TempDir::new("interrupt-project");
-    support::copy_of_workspace(project.path());
+    crate::support::copy_of_workspace(project.path());
     // A suite that takes long enough to be interrupted while it runs.
     fs::write(
         project.path().join("web/tests/slow.rs"),
@@ -136,7 +138,7 @@ fn ctrl_c_during_test_stops_the_container_and_leaves_nothing() {
         "--cache-file",
         cache.to_str().unwrap(),
     ];
-    let handle = support::xtask_start(&args, &[]);
+    let handle = crate::support::xtask_start(&args, &[]);
     let pid = *handle.pids().first().unwrap();
     let container = format!("xtask-test-{pid}-");
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -150,7 +152,7 @@ fn ctrl_c_during_test_stops_the_container_and_leaves_nothing() {
         thread::sleep(Duration::from_millis(200));
     }
     thread::sleep(Duration::from_secs(2));
-    let (code, text) = support::interrupt(handle);
+    let (code, text) = crate::support::interrupt(handle);
     assert_eq!(code, Some(130), "{text}");
     let last = text.trim_end().lines().last().unwrap();
     assert!(last.starts_with("error: ") && last.contains("stopped and removed"), "{last}");
@@ -182,7 +184,7 @@ fn an_interrupted_push_is_an_error_naming_the_registry() {
     );
     let image = format!("{}/xtask-it/{}", registry.addr, unique("push"));
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["build", "--push", "--tag", "t1"],
         &[
             ("PATH", &path),
@@ -284,7 +286,7 @@ fn an_unknown_environment_fails_before_building() {
 /// A copy of the workspace with `file` replaced by `content`, run with `args`.
 fn with_file(file: &str, content: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let project = TempDir::new("template");
-    support::copy_of_workspace(project.path());
+    crate::support::copy_of_workspace(project.path());
     fs::write(project.path().join(file), content).unwrap();
     xtask_in(project.path(), args, env)
 }
@@ -292,7 +294,7 @@ fn with_file(file: &str, content: &str, args: &[&str], env: &[(&str, &str)]) -> 
 #[test]
 fn broken_templates_are_named_with_the_place() {
     let dockerrun =
-        fs::read_to_string(support::root().join("Dockerrun.aws.json.template")).unwrap();
+        fs::read_to_string(crate::support::root().join("Dockerrun.aws.json.template")).unwrap();
     let local = ["deploy", "--local", "--dry-run", "--tag", "t"];
     let run = with_file(
         "Dockerrun.aws.json.template",
@@ -323,21 +325,21 @@ fn broken_templates_are_named_with_the_place() {
 
 #[test]
 fn bad_settings_are_named_with_the_fix() {
-    let run = xtask_in(&support::root(), &["build", "--tag", "t"], &[("DEPLOY_IMAGE", " ")]);
+    let run = xtask_in(&crate::support::root(), &["build", "--tag", "t"], &[("DEPLOY_IMAGE", " ")]);
     assert_fails_with(&run, 1, "no image repository configured");
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["build", "--tag", "sha:sha"],
         &[("DEPLOY_IMAGE", "quay.io/acme/web")],
     );
     assert_fails_with(&run, 1, "invalid image tag \"sha:sha\"");
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["deploy", "--dry-run", "--tag", "t"],
         &[("CIRCLE_BRANCH", "feature/y"), ("REGISTRY_USERNAME", "u"), ("REGISTRY_PASSWORD", "p")],
     );
     assert_fails_with(&run, 1, "branch \"feature/y\" deploys nowhere");
-    let manifest = fs::read_to_string(support::root().join("Cargo.toml")).unwrap();
+    let manifest = fs::read_to_string(crate::support::root().join("Cargo.toml")).unwrap();
     let run = with_file(
         "Cargo.toml",
         &manifest.replace("image = ", "imgae = "),
@@ -379,7 +381,7 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
         })
     };
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["build", "--push", "--tag", &tag],
         &[
             ("DEPLOY_IMAGE", &image),
@@ -407,9 +409,9 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
     registry.delete(&image[registry.addr.len() + 1..], &tag);
 
     // Nor does any file git tracks.
-    let files = duct::cmd!("git", "-C", support::root(), "ls-files", "-z").read().unwrap();
+    let files = duct::cmd!("git", "-C", crate::support::root(), "ls-files", "-z").read().unwrap();
     for file in files.split('\0').filter(|f| !f.is_empty()) {
-        if let Ok(content) = fs::read(support::root().join(file)) {
+        if let Ok(content) = fs::read(crate::support::root().join(file)) {
             assert!(
                 !content.windows(needle.len()).any(|w| w == needle),
                 "{file} holds the password"
@@ -438,7 +440,7 @@ fn the_web_app_answers_abuse_with_4xx_and_drains_on_sigterm() {
     let _lock = docker_lock();
     let image = Image::unique("xtask-it-abuse");
     xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["build", "--tag", "abuse"],
         &[("DEPLOY_IMAGE", image.0.trim_end_matches(":latest"))],
     )

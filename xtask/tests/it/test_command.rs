@@ -1,12 +1,10 @@
 //! `cargo xtask test` against the real Docker daemon of this machine.
 
-mod support;
-
 use std::fs;
 use std::io::Write;
 use std::time::SystemTime;
 
-use support::{Image, TempDir, docker, docker_lock, image_id, xtask, xtask_in};
+use crate::support::{Image, TempDir, docker, docker_lock, image_id, xtask, xtask_in};
 use xtask::cache::{self, Cached};
 
 fn modified(path: &std::path::Path) -> SystemTime {
@@ -84,7 +82,7 @@ fn a_failing_web_test_fails_the_command_and_shows_its_output() {
     let _lock = docker_lock();
     let image = Image::unique("xtask-it-failing");
     let project = TempDir::new("failing");
-    support::copy_of_workspace(project.path());
+    crate::support::copy_of_workspace(project.path());
     fs::write(
         project.path().join("web/tests/deliberately_failing.rs"),
         "#[test]\nfn deliberately_failing() {\n    assert_eq!(1 + 1, 3, \"this test fails on purpose\");\n}\n",

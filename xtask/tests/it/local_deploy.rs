@@ -2,15 +2,13 @@
 //! port, a new one replaces it with no failed request, a broken one leaves the old one
 //! serving, and the options template's variables reach the app.
 
-mod support;
-
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use support::{
+use crate::support::{
     Repository, Run, TempDir, closed_port, docker, docker_lock, unique, wait_healthy, xtask_in,
 };
 
@@ -27,7 +25,7 @@ impl Local {
     /// A copy of the workspace whose options template takes APP_NAME from `$GREETING_NAME`.
     fn new() -> Local {
         let project = TempDir::new("local");
-        support::copy_of_workspace(project.path());
+        crate::support::copy_of_workspace(project.path());
         let options = r#"[
   { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "APP_ENV", "Value": "${DEPLOY_ENV}" },
   { "Namespace": "aws:elasticbeanstalk:application:environment", "OptionName": "APP_NAME", "Value": "${GREETING_NAME}" },
@@ -167,7 +165,7 @@ fn a_port_in_use_is_named_before_anything_is_built() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["deploy", "--local", "--detach", "--port", &port, "--tag", "t"],
         &[("DEPLOY_IMAGE", "xtask-it/port-in-use")],
     );
@@ -182,7 +180,7 @@ fn a_port_in_use_is_named_before_anything_is_built() {
 fn dry_run_shows_the_rendered_descriptor_and_masks_secrets() {
     let secret = unique("s3cr3t");
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &["deploy", "--local", "--dry-run", "--tag", "t"],
         &[("SECRET_KEY", &secret), ("DEPLOY_IMAGE", "xtask-it/dry")],
     );
@@ -212,10 +210,10 @@ fn ctrl_c_while_following_logs_stops_the_release_cleanly() {
         "--env-file",
         env_file.to_str().unwrap(),
     ];
-    let handle = support::xtask_start(&args, &[("DEPLOY_IMAGE", &local.image)]);
+    let handle = crate::support::xtask_start(&args, &[("DEPLOY_IMAGE", &local.image)]);
     wait_healthy(&local.addr(), 300);
     thread::sleep(Duration::from_millis(500));
-    let (code, text) = support::interrupt(handle);
+    let (code, text) = crate::support::interrupt(handle);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("following its logs; Ctrl-C stops it"), "{text}");
     assert!(text.contains(&format!("stopped the local release on port {port}")), "{text}");

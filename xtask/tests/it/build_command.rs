@@ -2,12 +2,10 @@
 //! `.ci/registry` (htpasswd auth, 127.0.0.1:5000). Every captured output is scanned for the
 //! registry password.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 
-use support::{
+use crate::support::{
     Container, Registry, Run, TempDir, closed_port, docker, docker_lock, image_id, registry,
     unique, wait_healthy, xtask_in,
 };
@@ -43,7 +41,7 @@ fn build(home: &Path, image: &str, password: &str, args: &[&str]) -> Run {
     let mut all = vec!["build"];
     all.extend_from_slice(args);
     let run = xtask_in(
-        &support::root(),
+        &crate::support::root(),
         &all,
         &[
             ("HOME", home.to_str().unwrap()),
@@ -176,7 +174,7 @@ fn dry_run_prints_the_plan_with_the_password_masked_and_touches_nothing() {
 fn a_dirty_tree_is_refused_for_a_pushed_commit_tag_unless_allowed() {
     let registry = registry();
     let project = TempDir::new("dirty");
-    support::copy_of_workspace(project.path());
+    crate::support::copy_of_workspace(project.path());
     let git = |args: &[&str]| {
         let out = duct::cmd("git", args)
             .dir(project.path())
@@ -243,7 +241,7 @@ fn bad_settings_and_tags_are_one_line_errors_before_any_docker_call() {
         ),
     ];
     for (env, args, expected) in cases {
-        let run = xtask_in(&support::root(), args, env);
+        let run = xtask_in(&crate::support::root(), args, env);
         assert_eq!(run.code, Some(1), "{}", run.output);
         run.assert_contains(expected).assert_lacks("$ docker");
         let last = run.output.trim_end().lines().last().unwrap();

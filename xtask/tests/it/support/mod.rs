@@ -2,7 +2,7 @@
 //! on drop, and a lock that runs the Docker-heavy tests one at a time (they share one
 //! daemon and two cores).
 
-#![allow(dead_code)] // each test target uses its own subset
+#![allow(dead_code)] // not every helper is used by every module
 
 pub mod eb_fake;
 

@@ -1,0 +1,13 @@
+//! The xtask's integration tests, one binary so the AWS SDK is linked once. Each module is a
+//! command or a concern; `support` holds what they share (the real binary, unique names,
+//! clean-up, the registry, moto's S3 and the Elastic Beanstalk fake).
+
+mod support;
+
+mod build_command;
+mod circleci;
+mod deploy_command;
+mod faults;
+mod local_deploy;
+mod test_command;
+mod tls;
