@@ -78,10 +78,12 @@ impl Sides {
 }
 
 /// Removes every image of this project's build chain (the label `web/Dockerfile` sets) and
-/// so leaves the daemon as a fresh CI machine finds it: base images only.
+/// BuildKit's build cache, and so leaves the daemon as a fresh CI machine finds it: base
+/// images only.
 pub fn forget_build_cache(ctx: &Context) -> anyhow::Result<()> {
     let filter = format!("label={}", docker::BUILD_CACHE_LABEL);
     docker().args(["image", "prune", "--all", "--force", "--filter", &filter]).read(ctx)?;
+    docker().args(["builder", "prune", "--all", "--force"]).read(ctx)?;
     Ok(())
 }
 
@@ -109,12 +111,18 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
     sides.ours(ctx)?;
 
     let (mut seed_fresh, mut ours_fresh) = (Vec::new(), Vec::new());
+    // The sides alternate which goes first, so that neither always finds the machine's
+    // page cache warmed (or cooled) by the other.
     for round in 1..=flags.fresh_rounds {
         ctx.ui.step(format_args!("(a) fresh daemon + cache tarball, round {round}"));
-        forget_build_cache(ctx)?;
-        ours_fresh.push(report(ctx, "ours", sides.ours(ctx)?));
-        forget_build_cache(ctx)?;
-        seed_fresh.push(report(ctx, "seed", sides.seed(ctx)?));
+        for seed_first in [round % 2 == 0, round % 2 == 1] {
+            forget_build_cache(ctx)?;
+            if seed_first {
+                seed_fresh.push(report(ctx, "seed", sides.seed(ctx)?));
+            } else {
+                ours_fresh.push(report(ctx, "ours", sides.ours(ctx)?));
+            }
+        }
     }
 
     ctx.ui.step("(b) the daemon already holds the image");
@@ -122,8 +130,13 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
     let (mut seed_warm, mut ours_warm, mut bare_warm) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=flags.warm_rounds {
         ctx.ui.info(format_args!("round {round}"));
-        seed_warm.push(report(ctx, "seed", sides.seed(ctx)?));
-        ours_warm.push(report(ctx, "ours", sides.ours(ctx)?));
+        for seed_first in [round % 2 == 0, round % 2 == 1] {
+            if seed_first {
+                seed_warm.push(report(ctx, "seed", sides.seed(ctx)?));
+            } else {
+                ours_warm.push(report(ctx, "ours", sides.ours(ctx)?));
+            }
+        }
         bare_warm.push(report(ctx, "bare docker run --rm", sides.bare_run(ctx)?));
     }
 
@@ -216,7 +229,7 @@ pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
     let build = docker::Build {
         target: "runtime",
         tag: image.to_owned(),
-        cache_from: docker::cache_sources(ctx, &["web-test:latest", docker::BUILD_STAGE_IMAGE])?,
+        cache_from: docker::present(ctx, docker::cache_images(engine.builder, "web-test:latest"))?,
         build_args: vec![("APP_VERSION".to_owned(), "bench".to_owned())],
     };
     build.run(ctx, &engine, false)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::docker::{self, Build, Engine};
+use crate::docker::{self, Build, Builder};
 use crate::registry::{Credentials, ImageRef, Session};
 use crate::settings::Settings;
 use crate::{Context, cache, flags, git};
@@ -55,6 +55,7 @@ impl Plan {
         let image = ImageRef::new(repository, &tag)?;
         let session = if flags.push {
             let credentials = Credentials::from_env(&ctx.env, image.registry())?;
+            ctx.ui.hide(&credentials.password);
             if !flags.allow_dirty {
                 refuse_dirty_commit_tag(ctx, &image.tag, tag_source)?;
             }
@@ -72,56 +73,56 @@ impl Plan {
         })
     }
 
-    /// The builds: the `build` stage (compiled binaries) under a tag of its own, so the next
-    /// build reuses it, then the `runtime` stage as `IMAGE:TAG`. Docker's legacy builder
-    /// builds every stage before the target, the test stage too: there it is built first
-    /// under the test image's name, so that it is current and the next build reuses it. The
-    /// proxy's build (the last stage) gets the deploy image's version and the deploy image
-    /// as cache, so that the runtime stage it passes through is that image, not a new one.
-    fn builds(&self, engine: &Engine, mut cache_from: Vec<String>) -> Vec<Build> {
-        let test = Build {
-            target: "test",
-            tag: self.test_image.clone(),
-            cache_from: cache_from.clone(),
-            build_args: Vec::new(),
+    /// The builds of the deploy image (and, for `deploy --local`, of the proxy), given which
+    /// images the daemon holds (`holds`).
+    ///
+    /// BuildKit builds the `runtime` (and `front`) stage straight away: the test image's
+    /// inline cache covers the release dependencies, and its own cache shares the `build`
+    /// stage between the two. The legacy builder first builds the `build` stage under a tag of
+    /// its own, then `runtime` (and `front`) from that image's steps and those of the image
+    /// the tag names already: the app is compiled once, and an unchanged tree builds nothing.
+    fn builds(&self, builder: Builder, holds: &dyn Fn(&str) -> bool) -> Vec<Build> {
+        let cached = |images: Vec<String>| -> Vec<String> {
+            images.into_iter().filter(|image| holds(image)).collect()
         };
-        let stage = Build {
-            target: "build",
-            tag: docker::BUILD_STAGE_IMAGE.to_owned(),
-            cache_from: cache_from.clone(),
-            build_args: Vec::new(),
-        };
-        if !cache_from.iter().any(|c| c == docker::BUILD_STAGE_IMAGE) {
-            cache_from.push(docker::BUILD_STAGE_IMAGE.to_owned());
-        }
-        let runtime = Build {
-            target: "runtime",
-            tag: self.image.to_string(),
-            cache_from,
-            build_args: vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
-        };
-        let proxy = self.proxy.as_ref().map(|tag| {
-            let mut cache_from = runtime.cache_from.clone();
-            cache_from.extend([runtime.tag.clone(), tag.clone()]);
-            Build { target: "front", tag: tag.clone(), cache_from, ..runtime.clone() }
-        });
         let mut builds = Vec::new();
-        if !engine.buildkit {
-            builds.push(test);
+        let mut targets = vec![("runtime", self.image.to_string())];
+        targets.extend(self.proxy.iter().map(|tag| ("front", tag.clone())));
+        for (target, tag) in targets {
+            let cache_from = match builder {
+                Builder::BuildKit => cached(docker::cache_images(builder, &self.test_image)),
+                Builder::Legacy => {
+                    if builds.is_empty() {
+                        builds.push(Build {
+                            target: "build",
+                            tag: docker::BUILD_STAGE_IMAGE.to_owned(),
+                            cache_from: cached(docker::cache_images(builder, &self.test_image)),
+                            build_args: Vec::new(),
+                        });
+                    }
+                    // The build stage was made just now: always there.
+                    let mut from = vec![docker::BUILD_STAGE_IMAGE.to_owned()];
+                    from.extend(cached(vec![tag.clone()]));
+                    from
+                }
+            };
+            let build_args = match target {
+                "runtime" => vec![("APP_VERSION".to_owned(), self.image.tag.clone())],
+                _ => Vec::new(),
+            };
+            builds.push(Build { target, tag, cache_from, build_args });
         }
-        builds.extend([stage, runtime]);
-        builds.extend(proxy);
         builds
     }
 
     /// The plan as a reader checks it: every command, secrets masked. Runs nothing.
-    pub fn print(&self, ctx: &Context) {
+    pub fn print(&self, ctx: &Context) -> anyhow::Result<()> {
         ctx.ui.step(format_args!("plan for {} (dry run: nothing is run)", self.image));
-        self.print_steps(ctx);
+        self.print_steps(ctx)
     }
 
     /// The plan's steps without a heading, for the commands whose plan starts with a build.
-    pub fn print_steps(&self, ctx: &Context) {
+    pub fn print_steps(&self, ctx: &Context) -> anyhow::Result<()> {
         let ui = &ctx.ui;
         let source = match self.tag_source {
             TagSource::Flag => "--tag",
@@ -142,16 +143,20 @@ impl Plan {
             ));
             ui.echo(format_args!("docker load --quiet < {}", path.display()));
         }
-        ui.info("build the deploy image, reusing the test image's compiled dependencies:");
-        let engine = Engine { server_version: String::new(), buildkit: false };
-        let cache_from = vec![self.test_image.clone(), docker::BUILD_STAGE_IMAGE.to_owned()];
-        for build in self.builds(&engine, cache_from) {
-            ui.echo(build.cmd(&ctx.root, &engine));
+        let builder = Builder::detect(ctx)?;
+        ui.info(format_args!(
+            "build the deploy image ({builder:?} builder), reusing the test image's compiled \
+             dependencies:"
+        ));
+        // A dry run asks the daemon nothing: shown as if it held every cache image.
+        for build in self.builds(builder, &|_| true) {
+            ui.echo(build.cmd(&ctx.root, builder)?);
         }
         match &self.session {
             Some(session) => ui.echo(session.push_cmd(&self.image)),
             None => ui.info("no push (pass --push)"),
         }
+        Ok(())
     }
 
     pub fn execute(&mut self, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -175,9 +180,11 @@ impl Plan {
             cache::restore(ctx, path, &self.test_image)?;
         }
         ctx.ui.step(format_args!("build the deploy image {}", self.image));
-        let cache_from =
-            docker::cache_sources(ctx, &[&self.test_image, docker::BUILD_STAGE_IMAGE])?;
-        for build in self.builds(&engine, cache_from) {
+        let mut candidates = docker::cache_images(engine.builder, &self.test_image);
+        candidates.push(self.image.to_string());
+        candidates.extend(self.proxy.clone());
+        let held = docker::present(ctx, candidates)?;
+        for build in self.builds(engine.builder, &|image| held.iter().any(|h| h == image)) {
             build.run(ctx, &engine, false)?;
         }
         let Some(session) = session else {
@@ -195,8 +202,7 @@ pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let mut plan = Plan::new(ctx, &settings, flags)?;
     if flags.dry_run {
-        plan.print(ctx);
-        return Ok(());
+        return plan.print(ctx);
     }
     plan.execute(ctx).map(|_| ())
 }

@@ -123,6 +123,10 @@ pub fn load(ctx: &Context, path: &Path) -> anyhow::Result<()> {
         return Err(err);
     }
     let output = handle.wait().context("wait for docker load")?;
+    if ctx.interrupt.explains(&output.status) {
+        progress.abandon();
+        return Err(Interrupted { during: "docker load".into() }.into());
+    }
     if !output.status.success() {
         progress.abandon();
         bail!("docker load failed: {}", last_lines(&output.stderr, 2));
@@ -173,6 +177,11 @@ pub fn save(ctx: &Context, image: &str, path: &Path, size_hint: Option<u64>) -> 
     if let Err(err) = copied {
         progress.abandon();
         let _ = reader.kill();
+        let err = if ctx.interrupt.is_set() {
+            Interrupted { during: "docker save".into() }.into()
+        } else {
+            err
+        };
         return Err(err.context(format!("cache {} left as it was", path.display())));
     }
     // At the end of its output the reader has already waited for docker save.
@@ -181,6 +190,12 @@ pub fn save(ctx: &Context, image: &str, path: &Path, size_hint: Option<u64>) -> 
         .context("wait for docker save")?
         .cloned()
         .context("docker save had not exited at the end of its output")?;
+    if ctx.interrupt.explains(&output.status) {
+        progress.abandon();
+        let during = "docker save".to_owned();
+        let err = anyhow::Error::from(Interrupted { during });
+        return Err(err.context(format!("cache {} left as it was", path.display())));
+    }
     if !output.status.success() {
         progress.abandon();
         bail!(

@@ -15,10 +15,10 @@ use anyhow::{Context as _, anyhow, bail};
 
 use crate::Context;
 use crate::interrupt::Interrupted;
+use crate::secret::MASK;
 
 /// How often a running child is checked for exit and the process for Ctrl-C.
 const POLL: Duration = Duration::from_millis(25);
-const MASK: &str = "***";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Value {
@@ -30,6 +30,11 @@ enum Value {
 enum Input {
     Secret(Vec<u8>),
     File(PathBuf),
+    /// Text we made, shown as what it is (`shown`) rather than in full.
+    Text {
+        shown: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// One external command: program, arguments, environment, stdin, working directory.
@@ -110,6 +115,12 @@ impl Cmd {
         self
     }
 
+    /// Text fed to stdin; the command is shown with `# stdin: {shown}`.
+    pub fn stdin_text(mut self, shown: impl Into<String>, text: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(Input::Text { shown: shown.into(), bytes: text.into() });
+        self
+    }
+
     pub fn stdin_file(mut self, path: impl Into<PathBuf>) -> Cmd {
         self.stdin = Some(Input::File(path.into()));
         self
@@ -132,7 +143,9 @@ impl Cmd {
             expr = expr.env(key, value);
         }
         match &self.stdin {
-            Some(Input::Secret(bytes)) => expr = expr.stdin_bytes(bytes.clone()),
+            Some(Input::Secret(bytes) | Input::Text { bytes, .. }) => {
+                expr = expr.stdin_bytes(bytes.clone())
+            }
             Some(Input::File(path)) => expr = expr.stdin_path(path),
             None => {}
         }
@@ -193,7 +206,8 @@ impl Cmd {
     }
 
     /// Starts `expr`, then waits for it while watching for Ctrl-C: an interrupted child is
-    /// killed and the step returns [`Interrupted`].
+    /// killed (or has already exited of the same signal) and the step returns
+    /// [`Interrupted`].
     fn spawn_and_wait(
         &self,
         ctx: &Context,
@@ -208,6 +222,10 @@ impl Cmd {
         let handle = expr.start().map_err(|err| self.spawn_error(err))?;
         loop {
             if let Some(output) = handle.try_wait().with_context(|| format!("wait for {during}"))? {
+                // Ctrl-C reached the child too: its exit is the interruption, not a failure.
+                if ctx.interrupt.explains(&output.status) {
+                    return Err(Interrupted { during }.into());
+                }
                 return Ok(output.clone());
             }
             if ctx.interrupt.is_set() {
@@ -267,6 +285,7 @@ impl fmt::Display for Cmd {
         match &self.stdin {
             Some(Input::Secret(_)) => write!(f, " <<< {MASK}"),
             Some(Input::File(path)) => write!(f, " < {}", quote(&path.to_string_lossy())),
+            Some(Input::Text { shown, .. }) => write!(f, " # stdin: {shown}"),
             None => Ok(()),
         }
     }

@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::Context;
 use crate::cmd::{Cmd, last_lines};
 use crate::interrupt::Interrupted;
+use crate::{Context, dockerfile};
 
 /// The Dockerfile of the web application, relative to the project root.
 pub const DOCKERFILE: &str = "web/Dockerfile";
@@ -18,12 +18,38 @@ pub const BUILD_CACHE_LABEL: &str = "dev.xtask.build-cache=web";
 /// The `build` stage (compiled release binaries), tagged so later deploy builds reuse it.
 pub const BUILD_STAGE_IMAGE: &str = "web-build-stage:latest";
 
+/// Which builder `docker build` goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builder {
+    /// BuildKit, through the buildx plugin: what Docker >= 23 and CircleCI use.
+    BuildKit,
+    /// The legacy builder: `DOCKER_BUILDKIT=0`, or a docker CLI without buildx.
+    Legacy,
+}
+
+impl Builder {
+    /// The builder the docker CLI will pick: BuildKit when its buildx plugin answers, unless
+    /// `DOCKER_BUILDKIT=0`. Asks the CLI only, never the daemon.
+    pub fn detect(ctx: &Context) -> anyhow::Result<Builder> {
+        if ctx.env.get("DOCKER_BUILDKIT") == Some("0") {
+            return Ok(Builder::Legacy);
+        }
+        let buildx = docker().args(["buildx", "version"]).read_output(ctx);
+        Ok(match buildx {
+            Ok(output) if output.status.success() => Builder::BuildKit,
+            Ok(_) => Builder::Legacy,
+            Err(err) if err.is::<Interrupted>() => return Err(err),
+            // No docker at all: the daemon check says so, with the fix.
+            Err(_) => Builder::Legacy,
+        })
+    }
+}
+
 /// What we learned about the engine before using it.
 #[derive(Clone, Debug)]
 pub struct Engine {
     pub server_version: String,
-    /// `docker build` goes through BuildKit (buildx installed and not disabled).
-    pub buildkit: bool,
+    pub builder: Builder,
 }
 
 pub fn docker() -> Cmd {
@@ -43,10 +69,7 @@ pub fn preflight(ctx: &Context) -> anyhow::Result<Engine> {
         );
     }
     let server_version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let disabled = ctx.env.get("DOCKER_BUILDKIT") == Some("0");
-    let buildkit =
-        !disabled && docker().args(["buildx", "version"]).read_output(ctx)?.status.success();
-    Ok(Engine { server_version, buildkit })
+    Ok(Engine { server_version, builder: Builder::detect(ctx)? })
 }
 
 /// The full ID (`sha256:…`) of `image` in the daemon, or `None` when it has no such image.
@@ -64,18 +87,28 @@ pub fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// What a build should use as cache: those of `images` the daemon holds (the previous
-/// build, or the image just loaded from the cache tarball).
+/// The images a build can take cached steps from, by builder: the test image (its chain
+/// holds the dependencies of both profiles), and for the legacy builder the `build` stage
+/// image too. Under BuildKit only images built with inline cache metadata can serve, and
+/// every project image is.
 ///
 /// Docker's legacy builder, once given `--cache-from`, takes a step from its local cache
 /// only when that step is an ancestor of a named image; without it, it cannot use a loaded
-/// image at all. Hence naming every image whose layers a build can reuse, and naming none
-/// when the daemon holds none of them (its local cache then applies in full).
-pub fn cache_sources(ctx: &Context, images: &[&str]) -> anyhow::Result<Vec<String>> {
+/// image at all. Hence naming every image whose layers a build can reuse.
+pub fn cache_images(builder: Builder, test_image: &str) -> Vec<String> {
+    match builder {
+        Builder::BuildKit => vec![test_image.to_owned()],
+        Builder::Legacy => vec![BUILD_STAGE_IMAGE.to_owned(), test_image.to_owned()],
+    }
+}
+
+/// Those of `images` the daemon holds (a build names none it lacks: the legacy builder's
+/// local cache then applies in full, and BuildKit would look for it in a registry).
+pub fn present(ctx: &Context, images: Vec<String>) -> anyhow::Result<Vec<String>> {
     let mut present = Vec::new();
     for image in images {
-        if image_id(ctx, image)?.is_some() {
-            present.push((*image).to_owned());
+        if image_id(ctx, &image)?.is_some() {
+            present.push(image);
         }
     }
     Ok(present)
@@ -107,24 +140,38 @@ pub struct Build {
 }
 
 impl Build {
-    pub fn cmd(&self, root: &Path, engine: &Engine) -> Cmd {
-        // --force-rm: a failed or interrupted step leaves no stopped container behind.
-        let mut cmd = docker()
-            .args(["build", "--force-rm"])
-            .args(["--file", DOCKERFILE])
-            .args(["--target", self.target])
-            .args(["--tag", &self.tag]);
+    /// The command line. For the legacy builder, the Dockerfile comes through stdin, cut to
+    /// the target's stages (see `dockerfile`): it would build every stage above the target.
+    pub fn cmd(&self, root: &Path, builder: Builder) -> anyhow::Result<Cmd> {
+        let mut cmd = docker().arg("build");
+        if builder == Builder::Legacy {
+            // A failed or interrupted step leaves no stopped container behind.
+            cmd = cmd.arg("--force-rm").args(["--file", "-"]);
+        } else {
+            cmd = cmd.args(["--file", DOCKERFILE]);
+        }
+        cmd = cmd.args(["--target", self.target]).args(["--tag", &self.tag]);
         for image in &self.cache_from {
             cmd = cmd.args(["--cache-from", image]);
         }
         for (name, value) in &self.build_args {
             cmd = cmd.arg("--build-arg").arg(format!("{name}={value}"));
         }
-        if engine.buildkit {
+        if builder == Builder::BuildKit {
             // Records cache metadata in the image so a later `--cache-from` can use it.
             cmd = cmd.args(["--build-arg", "BUILDKIT_INLINE_CACHE=1"]);
         }
-        cmd.arg(".").dir(root)
+        cmd = cmd.arg(".").dir(root);
+        if builder == Builder::Legacy {
+            let path = root.join(DOCKERFILE);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let (cut, stages) = dockerfile::for_target(&text, self.target)
+                .with_context(|| DOCKERFILE.to_owned())?;
+            let shown = format!("{DOCKERFILE}, stages {}", stages.join(" "));
+            cmd = cmd.stdin_text(shown, cut);
+        }
+        Ok(cmd)
     }
 
     /// Runs the build, its output shown (or, `quiet`, only when it fails), then removes the
@@ -133,7 +180,7 @@ impl Build {
     /// every source change. Returns the ID of the image built.
     pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<String> {
         let before = image_id(ctx, &self.tag)?;
-        let cmd = self.cmd(&ctx.root, engine);
+        let cmd = self.cmd(&ctx.root, engine.builder)?;
         if quiet {
             cmd.run_quiet(ctx)?
         } else {
@@ -196,25 +243,25 @@ mod tests {
     }
 
     #[test]
-    fn build_command_line() {
+    fn build_command_lines_for_each_builder() {
         let build = Build {
             target: "test",
             tag: "web-test:latest".into(),
             cache_from: vec!["web-test:latest".into()],
             build_args: vec![("APP_VERSION".into(), "abc123".into())],
         };
-        let legacy = Engine { server_version: "20.10".into(), buildkit: false };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         assert_eq!(
-            build.cmd(Path::new("/src"), &legacy).to_string(),
-            "docker build --force-rm --file web/Dockerfile --target test --tag web-test:latest \
-             --cache-from web-test:latest --build-arg APP_VERSION=abc123 ."
+            build.cmd(root, Builder::BuildKit).unwrap().to_string(),
+            "docker build --file web/Dockerfile --target test --tag web-test:latest \
+             --cache-from web-test:latest --build-arg APP_VERSION=abc123 \
+             --build-arg BUILDKIT_INLINE_CACHE=1 ."
         );
-        let buildkit = Engine { buildkit: true, ..legacy };
-        assert!(
-            build
-                .cmd(Path::new("/src"), &buildkit)
-                .to_string()
-                .ends_with("--build-arg BUILDKIT_INLINE_CACHE=1 .")
+        assert_eq!(
+            build.cmd(root, Builder::Legacy).unwrap().to_string(),
+            "docker build --force-rm --file - --target test --tag web-test:latest \
+             --cache-from web-test:latest --build-arg APP_VERSION=abc123 . \
+             # stdin: web/Dockerfile, stages release-deps test-deps test"
         );
     }
 }

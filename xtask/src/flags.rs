@@ -141,6 +141,11 @@ pub struct Deploy {
     #[arg(long, conflicts_with = "local")]
     pub allow_yellow: bool,
 
+    /// Seconds health may take to turn Green once the environment runs our version (instances
+    /// warm up, re-register with the load balancer); Red after that fails [default: 60]
+    #[arg(long, value_name = "SECS", conflicts_with = "local")]
+    pub recovery_window: Option<u64>,
+
     /// With --local: port on 127.0.0.1 that serves the release
     #[arg(long, value_name = "N", default_value_t = 8080, requires = "local")]
     pub port: u16,
@@ -224,6 +229,11 @@ pub struct Rollback {
     /// Accept Yellow health as done (Green is required otherwise)
     #[arg(long)]
     pub allow_yellow: bool,
+
+    /// Seconds health may take to turn Green once the environment runs the version; Red
+    /// after that fails [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub recovery_window: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

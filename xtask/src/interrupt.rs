@@ -1,20 +1,36 @@
 //! Ctrl-C (SIGINT) and SIGTERM: noted in a flag that long waits poll, so that a step can
 //! stop its child processes, remove its temporary files and say what it left behind.
+//!
+//! A terminal sends Ctrl-C to the whole foreground process group: our child processes get
+//! the signal too, and usually exit before we look. A child that exits while the flag is set
+//! is therefore an interruption, never a failed command ([`Interrupt::explains`]). A second
+//! signal while the first is being handled ends the process at once (exit 130): the way out
+//! when a clean-up takes longer than the person is willing to wait.
 
 use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+
+/// How long a child that died of a signal may precede our own handler setting the flag.
+const SIGNAL_SKEW: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Debug, Default)]
 pub struct Interrupt(Arc<AtomicBool>);
 
 impl Interrupt {
-    /// Routes SIGINT and SIGTERM to the flag instead of ending the process at once.
+    /// Routes SIGINT and SIGTERM to the flag instead of ending the process at once; a second
+    /// one, once the flag is set, exits with status 130.
     pub fn install() -> anyhow::Result<Interrupt> {
         let interrupt = Interrupt::default();
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // Registered first, so it sees the flag as it was before this signal.
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupt.0))
+                .context("cannot install the Ctrl-C handler")?;
             signal_hook::flag::register(signal, Arc::clone(&interrupt.0))
                 .context("cannot install the Ctrl-C handler")?;
         }
@@ -34,6 +50,37 @@ impl Interrupt {
     pub fn check(&self, during: &str) -> Result<(), Interrupted> {
         if self.is_set() { Err(Interrupted { during: during.to_owned() }) } else { Ok(()) }
     }
+
+    /// Whether a child that exited with `status` was stopped by the signal that reached us
+    /// too. A child killed by SIGINT or SIGTERM (or exiting 130 or 143, as programs that
+    /// catch them do) may see it a moment before our handler runs: then the flag is given
+    /// that moment.
+    pub fn explains(&self, status: &ExitStatus) -> bool {
+        if self.is_set() {
+            return true;
+        }
+        let by_signal = matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM))
+            || matches!(status.code(), Some(130 | 143));
+        if !by_signal {
+            return false;
+        }
+        let until = Instant::now() + SIGNAL_SKEW;
+        while Instant::now() < until {
+            if self.is_set() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Resolves once a signal has arrived: raced against an in-flight call so that Ctrl-C
+    /// ends it at once.
+    pub async fn signalled(&self) {
+        while !self.is_set() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// The error a step returns when interrupted; `main` turns it into exit code 130.
@@ -49,3 +96,22 @@ impl fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_stopped_by_the_signal_is_an_interruption_only_with_the_flag() {
+        let killed = ExitStatus::from_raw(libc::SIGINT);
+        let exited_130 = ExitStatus::from_raw(130 << 8);
+        let failed = ExitStatus::from_raw(1 << 8);
+        let interrupt = Interrupt::default();
+        assert!(!interrupt.explains(&killed), "no signal reached us: a failure");
+        assert!(!interrupt.explains(&failed));
+        interrupt.trigger();
+        assert!(interrupt.explains(&killed));
+        assert!(interrupt.explains(&exited_130));
+        assert!(interrupt.explains(&failed), "whatever the child did, we were interrupted");
+    }
+}

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cmd;
 pub mod deploy;
 pub mod docker;
+pub mod dockerfile;
 pub mod dockerrun;
 pub mod ebconfig;
 pub mod flags;
@@ -83,6 +84,20 @@ impl Context {
     }
 }
 
+/// Exit statuses beyond 0 (success), 1 (an error) and 2 (a wrong command line).
+pub mod exit {
+    /// Elastic Beanstalk reported the deployment failed: an ERROR event of our update, or
+    /// the environment back on another version.
+    pub const DEPLOY_FAILED: i32 = 3;
+    /// Our version runs, but its health is still Red at the end of the recovery window.
+    pub const UNHEALTHY: i32 = 4;
+    /// Not done within `--timeout`: the environment never became Ready or never finished,
+    /// or an AWS endpoint did not answer.
+    pub const TIMED_OUT: i32 = 5;
+    /// Ctrl-C or SIGTERM.
+    pub const INTERRUPTED: i32 = 130;
+}
+
 /// A failure whose exit status is decided by what failed (the test suite's own status,
 /// a deploy failure kind), not the generic 1.
 #[derive(Debug)]
@@ -110,7 +125,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     if let Some(failure) = err.downcast_ref::<Failure>() {
         failure.code
     } else if err.chain().any(|e| e.is::<interrupt::Interrupted>()) {
-        130
+        exit::INTERRUPTED
     } else {
         1
     }

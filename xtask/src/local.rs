@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 
 use crate::cmd::Cmd;
-use crate::docker::{self, Build, docker};
+use crate::docker::{self, docker};
 use crate::dockerrun::{self, Dockerrun};
 use crate::interrupt::Interrupted;
 use crate::options::{self, Options};
@@ -78,7 +78,7 @@ pub struct Plan {
 }
 
 /// A rendered Dockerrun run on one port the way Elastic Beanstalk's Docker platform runs
-/// it: used by `deploy --local`, and by the tests' Elastic Beanstalk stand-in.
+/// it.
 #[derive(Clone, Debug)]
 pub struct Release {
     pub dockerrun: Dockerrun,
@@ -142,14 +142,14 @@ impl Plan {
     }
 
     /// The plan as a reader checks it. Runs nothing; secret values are masked.
-    pub fn print(&self, ctx: &Context) {
+    pub fn print(&self, ctx: &Context) -> anyhow::Result<()> {
         let ui = &ctx.ui;
         let release = &self.release;
         ui.step(format_args!(
             "plan: {} on http://127.0.0.1:{}/ (dry run: nothing is run)",
             self.build.image, release.names.port
         ));
-        self.build.print_steps(ctx);
+        self.build.print_steps(ctx)?;
         ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
         for line in String::from_utf8_lossy(&release.dockerrun.to_bytes()).lines() {
             ui.info(format_args!("  {line}"));
@@ -164,6 +164,7 @@ impl Plan {
         ui.info(format_args!(
             "then the previous release: docker stop --time {STOP_GRACE_SECS}, docker rm"
         ));
+        Ok(())
     }
 
     pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
@@ -254,9 +255,6 @@ impl Release {
     pub fn start(&self, ctx: &Context) -> anyhow::Result<String> {
         let port = self.names.port;
         ctx.ui.step(format_args!("start {} on 127.0.0.1:{port}", self.dockerrun.image));
-        if docker::image_id(ctx, FRONT_IMAGE)?.is_none() {
-            build_front_image(ctx)?;
-        }
         self.prepare_dirs()?;
         ensure_network(ctx, &self.names)?;
         if self.front_state(ctx)? != FrontState::Current {
@@ -275,6 +273,8 @@ impl Release {
                 let cleanup = ctx.without_interrupt();
                 let _ = docker().args(["rm", "--force", &self.container]).read(&cleanup);
                 let kept = if previous.is_empty() {
+                    // Nothing to keep serving: the proxy and the network go too.
+                    stop(&cleanup, &self.names)?;
                     String::new()
                 } else {
                     format!("; the previous release keeps answering on port {port}")
@@ -396,16 +396,21 @@ impl Release {
         }
     }
 
-    /// Streams the release's logs until Ctrl-C, then stops everything cleanly.
+    /// Streams the release's logs until Ctrl-C (the way this command ends, hence a
+    /// success), then stops everything cleanly and says what it stopped.
     fn follow_logs(&self, ctx: &Context) -> anyhow::Result<()> {
         ctx.ui.info("following its logs; Ctrl-C stops it");
         let follow = docker().args(["logs", "--follow", "--tail", "0", &self.container]);
         match follow.run(ctx) {
             Err(err) if err.is::<Interrupted>() => {
                 let cleanup = ctx.without_interrupt();
-                stop(&cleanup, &self.names)?;
-                ctx.ui
-                    .success(format_args!("stopped the local release on port {}", self.names.port));
+                ctx.ui.step(format_args!("stop the local release on port {}", self.names.port));
+                let stopped = stop(&cleanup, &self.names)?;
+                ctx.ui.success(format_args!(
+                    "stopped the local release on port {}: {}",
+                    self.names.port,
+                    stopped.join(", ")
+                ));
                 Ok(())
             }
             Err(err) => Err(err),
@@ -424,20 +429,6 @@ fn container_state(ctx: &Context, container: &str) -> anyhow::Result<String> {
         .read(ctx)
 }
 
-/// Builds the proxy image from the `front` stage, for a release started without
-/// `deploy --local`'s build (the Elastic Beanstalk fake of the tests starts them so).
-fn build_front_image(ctx: &Context) -> anyhow::Result<()> {
-    let engine = docker::preflight(ctx)?;
-    let proxy = Build {
-        target: "front",
-        tag: FRONT_IMAGE.to_owned(),
-        cache_from: Vec::new(),
-        build_args: Vec::new(),
-    };
-    proxy.run(ctx, &engine, true).context("build the local proxy image")?;
-    Ok(())
-}
-
 /// The container environment from the options template's environment namespace.
 fn container_env(options: &Options) -> Vec<EnvVar> {
     options
@@ -446,14 +437,21 @@ fn container_env(options: &Options) -> Vec<EnvVar> {
         .collect()
 }
 
-/// Stops and removes everything of the local environment on `names.port`.
-pub fn stop(ctx: &Context, names: &Names) -> anyhow::Result<()> {
+/// Stops and removes everything of the local environment on `names.port`; returns what it
+/// stopped, as a reader would name it.
+pub fn stop(ctx: &Context, names: &Names) -> anyhow::Result<Vec<String>> {
+    let mut stopped = Vec::new();
     for release in releases(ctx, names)? {
         stop_and_remove(ctx, &release)?;
+        stopped.push(format!("release {release}"));
     }
-    let _ = docker().args(["rm", "--force", &names.front]).read_output(ctx)?;
-    let _ = docker().args(["network", "rm", &names.network]).read_output(ctx)?;
-    Ok(())
+    if docker().args(["rm", "--force", &names.front]).read_output(ctx)?.status.success() {
+        stopped.push(format!("proxy {}", names.front));
+    }
+    if docker().args(["network", "rm", &names.network]).read_output(ctx)?.status.success() {
+        stopped.push(format!("network {}", names.network));
+    }
+    Ok(stopped)
 }
 
 pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
@@ -464,8 +462,7 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let plan = Plan::new(ctx, &settings, flags)?;
     if flags.dry_run {
-        plan.print(ctx);
-        return Ok(());
+        return plan.print(ctx);
     }
     plan.execute(ctx)
 }
@@ -474,7 +471,10 @@ fn run_stop(ctx: &Context, port: u16) -> anyhow::Result<()> {
     docker::preflight(ctx)?;
     let names = Names::new(port);
     ctx.ui.step(format_args!("stop the local release on port {port}"));
-    stop(ctx, &names)?;
+    let stopped = stop(ctx, &names)?;
+    if !stopped.is_empty() {
+        ctx.ui.info(format_args!("stopped {}", stopped.join(", ")));
+    }
     ctx.ui.success(format_args!("nothing runs on port {port} any more"));
     Ok(())
 }

@@ -11,7 +11,7 @@ use xtask::{Context, bench, build, deploy, rollback, status, test, versions};
 fn main() -> ExitCode {
     let flags = Xtask::parse();
     let ui = Ui::from_env();
-    match run(flags, ui) {
+    match run(flags, ui.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             ui.error(&err);

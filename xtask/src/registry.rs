@@ -1,6 +1,7 @@
 //! The private registry: image references, and a login session in a docker config
-//! directory of its own (the user's `~/.docker/config.json` is never touched), with the
-//! password fed through stdin and scrubbed from anything docker says back.
+//! directory of its own (the user's `~/.docker/config.json` is never touched, nor an OS
+//! keychain), with the password fed through stdin; the run's scrubber (`ui`) masks it in
+//! anything docker says back.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -160,16 +161,24 @@ impl Session {
         self.docker().arg("push").arg(image.to_string())
     }
 
-    /// Creates the private config directory (mode 0700) and logs in.
+    /// Creates the private config directory (mode 0700) and logs in. The password stays in
+    /// that directory's `config.json` and goes with it: the config names no credential
+    /// helper for this registry, so docker never hands the password to an OS keychain.
+    /// (`"credsStore": ""` would not do: a docker CLI whose config holds no auth entry
+    /// picks the platform's default helper when one is on PATH.)
     pub fn login(mut self, ctx: &Context) -> anyhow::Result<Session> {
         create_private_dir(&self.config_dir)?;
         self.owns_dir = true;
+        let config = serde_json::json!({ "credHelpers": { server_key(&self.registry): "" } });
+        let path = self.config_dir.join("config.json");
+        fs::write(&path, config.to_string())
+            .with_context(|| format!("write the docker config {}", path.display()))?;
         let login = self.login_cmd();
         login.assert_no_secret_in_args(self.credentials.password.expose())?;
         ctx.ui.echo(&login);
         let output = login.read_output(ctx)?;
         if !output.status.success() {
-            let said = self.credentials.password.scrub(&last_lines(&output.stderr, 1));
+            let said = last_lines(&output.stderr, 1);
             bail!("{}", self.explain(&said, "log in"));
         }
         Ok(self)
@@ -183,7 +192,7 @@ impl Session {
         if output.status.success() {
             return Ok(true);
         }
-        let said = self.credentials.password.scrub(&last_lines(&output.stderr, 1));
+        let said = last_lines(&output.stderr, 1);
         // The docker CLI reports a missing tag or repository only in words.
         if said.contains("no such manifest") || said.contains("manifest unknown") {
             return Ok(false);
@@ -194,7 +203,7 @@ impl Session {
     pub fn push(&self, ctx: &Context, image: &ImageRef) -> anyhow::Result<()> {
         let output = self.push_cmd(image).run_capturing_stderr(ctx)?;
         if !output.status.success() {
-            let said = self.credentials.password.scrub(&last_lines(&output.stderr, 1));
+            let said = last_lines(&output.stderr, 1);
             bail!("{}", self.explain(&said, &format!("push {image}")));
         }
         Ok(())
@@ -246,6 +255,11 @@ impl Drop for Session {
             let _ = fs::remove_dir_all(&self.config_dir);
         }
     }
+}
+
+/// The key docker's config uses for `registry` (Docker Hub keeps its historical URL).
+pub fn server_key(registry: &str) -> &str {
+    if registry == "docker.io" { "https://index.docker.io/v1/" } else { registry }
 }
 
 fn is_loopback(registry: &str) -> bool {

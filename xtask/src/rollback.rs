@@ -8,14 +8,12 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use aws_sdk_elasticbeanstalk::Client;
 
-use crate::aws::{Clients, fail};
+use crate::aws::{self, Clients, Deadline, Service};
 use crate::settings::Settings;
 use crate::update::Update;
 use crate::versions::{Version, list as list_versions};
-use crate::wait::{self, Stats};
-use crate::{Context, deploy, flags, git};
+use crate::{Context, deploy, flags, git, wait};
 
 pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
@@ -24,19 +22,20 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
         Some(branch) => Ok(Some(branch.to_owned())),
         None => git::branch(ctx),
     })?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let timeout = flags.timeout.map_or(deploy::DEFAULT_TIMEOUT, Duration::from_secs);
+    aws::runtime()?.block_on(async {
         let clients = Clients::new(&settings, &ctx.env).await?;
         let environment = target.name.as_str();
-        let mut stats = Stats::default();
-        let current = wait::describe(&clients.eb, &application, environment, &mut stats)
-            .await?
-            .map_err(|err| fail(format!("describe environment {environment}"), err))?;
+        let deadline = Deadline::after(timeout);
+        let current = wait::describe(ctx, &clients, &application, environment, deadline).await?;
         let current = current.version_label().unwrap_or_default().to_owned();
-        let versions = list_versions(&clients.eb, Some(&application)).await?;
+        let versions = list_versions(ctx, &clients, Some(&application), deadline).await?;
         let (label, why) = match &flags.to {
             Some(label) => (label.clone(), "given with --to".to_owned()),
-            None => previous(&clients.eb, &application, environment, &current, &versions).await?,
+            None => {
+                previous(ctx, &clients, &application, environment, &current, &versions, deadline)
+                    .await?
+            }
         };
         if !versions.iter().any(|v| v.label == label) {
             bail!(
@@ -57,35 +56,51 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
             environment,
             label: &label,
             options: Vec::new(),
-            timeout: flags.timeout.map_or(deploy::DEFAULT_TIMEOUT, Duration::from_secs),
+            timeout,
+            recovery: flags.recovery_window.map_or(deploy::DEFAULT_RECOVERY, Duration::from_secs),
             allow_yellow: flags.allow_yellow,
             no_wait: flags.no_wait,
         };
-        update.run(ctx, &clients.eb, &mut stats).await
+        update.run(ctx, &clients).await
     })
 }
 
 /// The version the environment ran before `current`, and where that was learned.
 async fn previous(
-    eb: &Client,
+    ctx: &Context,
+    clients: &Clients,
     application: &str,
     environment: &str,
     current: &str,
     versions: &[Version],
+    deadline: Deadline,
 ) -> anyhow::Result<(String, String)> {
-    let events = eb
-        .describe_events()
-        .application_name(application)
-        .environment_name(environment)
-        .max_records(1000)
-        .send()
-        .await
-        .map_err(|err| fail(format!("describe the events of {environment}"), err))?;
+    let doing = format!("describe the events of {environment}");
+    let events = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients
+                .eb
+                .describe_events()
+                .application_name(application)
+                .environment_name(environment)
+                .max_records(1000)
+                .send()
+        })
+        .await?;
+    // An update whose instances failed still ends "completed successfully": its request's
+    // ERROR events tell, and its label is no version to go back to.
+    let failed: Vec<&str> = events
+        .events()
+        .iter()
+        .filter(|e| e.severity().is_some_and(|s| matches!(s.as_str(), "ERROR" | "FATAL")))
+        .filter_map(|e| e.request_id())
+        .collect();
     // Newest first: the first label other than the current one is the one before it.
     let from_events = events
         .events()
         .iter()
         .filter(|e| e.message().is_some_and(|m| m.contains("completed successfully")))
+        .filter(|e| e.request_id().is_none_or(|r| !failed.contains(&r)))
         .filter_map(|e| e.version_label())
         .find(|label| *label != current);
     if let Some(label) = from_events {
@@ -94,11 +109,11 @@ async fn previous(
             format!("the version {environment} ran before, from its events"),
         ));
     }
-    let created = versions.iter().find(|v| v.label == current).and_then(|v| v.created.clone());
+    let created = versions.iter().find(|v| v.label == current).and_then(|v| v.created);
     let older = versions
         .iter()
         .filter(|v| v.label != current)
-        .find(|v| created.as_ref().is_none_or(|c| v.created.as_ref().is_some_and(|d| d < c)))
+        .find(|v| created.is_none_or(|c| v.created.is_some_and(|d| d < c)))
         .context(format!(
             "{environment} has no earlier version to roll back to: pass --to LABEL"
         ))?;

@@ -2,14 +2,12 @@
 //! health (with enhanced health's causes when the environment has it), URL and the last
 //! events. Without: every environment of the application, one line each.
 
-use aws_sdk_elasticbeanstalk::Client;
-use aws_sdk_elasticbeanstalk::primitives::DateTimeFormat;
-use aws_sdk_elasticbeanstalk::types::{EnvironmentDescription, EnvironmentHealthAttribute};
+use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
 use serde::Serialize;
 
-use crate::aws::{Clients, fail};
+use crate::aws::{self, Clients, DEFAULT_DEADLINE, Deadline, Service};
 use crate::settings::Settings;
-use crate::wait::Event;
+use crate::wait::{self, Event, utc};
 use crate::{Context, flags};
 
 /// The `--json` document of one environment. Field names and order are stable.
@@ -30,13 +28,14 @@ pub struct Status {
 pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let application = settings.application()?.to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    aws::runtime()?.block_on(async {
         let clients = Clients::new(&settings, &ctx.env).await?;
+        let deadline = Deadline::after(DEFAULT_DEADLINE);
         match &flags.env {
             Some(arg) => {
                 let target = settings.target(Some(arg), || Ok(None))?;
-                let status = one(&clients.eb, &application, &target.name, flags.events).await?;
+                let status =
+                    one(ctx, &clients, &application, &target.name, flags.events, deadline).await?;
                 if flags.json {
                     println!("{}", serde_json::to_string_pretty(&status)?);
                 } else {
@@ -44,7 +43,7 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
                 }
             }
             None => {
-                let all = all(&clients.eb, &application).await?;
+                let all = all(ctx, &clients, &application, deadline).await?;
                 if flags.json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {
@@ -66,19 +65,24 @@ fn summary(application: &str, env: &EnvironmentDescription) -> Status {
         health_status: env.health_status().map(|h| h.as_str().to_owned()),
         causes: Vec::new(),
         url: env.cname().map(|c| format!("http://{c}/")),
-        updated: env.date_updated().and_then(|d| d.fmt(DateTimeFormat::DateTime).ok()),
+        updated: env.date_updated().map(utc),
         events: Vec::new(),
     }
 }
 
 /// Every environment of the application (terminated ones left out).
-pub async fn all(eb: &Client, application: &str) -> anyhow::Result<Vec<Status>> {
-    let described = eb
-        .describe_environments()
-        .application_name(application)
-        .send()
-        .await
-        .map_err(|err| fail(format!("describe the environments of {application}"), err))?;
+pub async fn all(
+    ctx: &Context,
+    clients: &Clients,
+    application: &str,
+    deadline: Deadline,
+) -> anyhow::Result<Vec<Status>> {
+    let doing = format!("describe the environments of {application}");
+    let described = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients.eb.describe_environments().application_name(application).send()
+        })
+        .await?;
     Ok(described
         .environments()
         .iter()
@@ -89,46 +93,28 @@ pub async fn all(eb: &Client, application: &str) -> anyhow::Result<Vec<Status>> 
 
 /// One environment in full: its summary, enhanced health causes, and last `events`.
 pub async fn one(
-    eb: &Client,
+    ctx: &Context,
+    clients: &Clients,
     application: &str,
     environment: &str,
     events: i32,
+    deadline: Deadline,
 ) -> anyhow::Result<Status> {
-    let described = eb
-        .describe_environments()
-        .application_name(application)
-        .environment_names(environment)
-        .send()
-        .await
-        .map_err(|err| fail(format!("describe environment {environment}"), err))?;
-    let Some(env) = described.environments().iter().find(|e| {
-        e.environment_name() == Some(environment)
-            && e.status().is_none_or(|s| s.as_str() != "Terminated")
-    }) else {
-        anyhow::bail!(
-            "environment {environment} not found in application {application}: run `cargo xtask status` to list them"
-        );
-    };
-    let mut status = summary(application, env);
-    // Enhanced health is optional: with basic health this call is refused, and the
-    // summary's health is all there is.
-    if let Ok(health) = eb
-        .describe_environment_health()
-        .environment_name(environment)
-        .attribute_names(EnvironmentHealthAttribute::All)
-        .send()
-        .await
-    {
-        status.causes = health.causes().to_vec();
-    }
-    let listed = eb
-        .describe_events()
-        .application_name(application)
-        .environment_name(environment)
-        .max_records(events.max(1))
-        .send()
-        .await
-        .map_err(|err| fail(format!("describe the events of {environment}"), err))?;
+    let env = wait::describe(ctx, clients, application, environment, deadline).await?;
+    let mut status = summary(application, &env);
+    status.causes = wait::health_causes(ctx, clients, environment, deadline).await?;
+    let doing = format!("describe the events of {environment}");
+    let listed = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients
+                .eb
+                .describe_events()
+                .application_name(application)
+                .environment_name(environment)
+                .max_records(events.clamp(1, 1000))
+                .send()
+        })
+        .await?;
     status.events = listed.events().iter().take(events.max(0) as usize).map(Event::of).collect();
     Ok(status)
 }

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
     let build = Build {
         target: "test",
         tag: plan.image.clone(),
-        cache_from: docker::cache_sources(ctx, &[&plan.image, docker::BUILD_STAGE_IMAGE])?,
+        cache_from: docker::present(ctx, docker::cache_images(engine.builder, &plan.image))?,
         build_args: Vec::new(),
     };
     let built = build.run(ctx, &engine, false)?;

@@ -1,10 +1,13 @@
 //! What the person at the terminal or reading the CI log sees: step headings, echoed
 //! commands, warnings and progress. Animated only on a terminal; plain lines otherwise;
-//! colour only on a terminal and never with `NO_COLOR`.
+//! colour only on a terminal and never with `NO_COLOR`. Every line passes the run's secret
+//! scrubber on its way out.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+use crate::secret::{Scrubber, Secret};
 
 /// How often a progress line is printed when the output is not a terminal (a CI log).
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -13,17 +16,18 @@ const TTY_REDRAW_EVERY: Duration = Duration::from_millis(100);
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /// All our own messages go to stderr, like cargo's; children write where they write.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Ui {
     tty: bool,
     color: bool,
+    secrets: Scrubber,
 }
 
 impl Ui {
     /// `tty`: stderr is a terminal and `TERM` is not `dumb`; `no_color`: `NO_COLOR` is set
     /// to a non-empty value (https://no-color.org).
     pub fn new(tty: bool, no_color: bool) -> Ui {
-        Ui { tty, color: tty && !no_color }
+        Ui { tty, color: tty && !no_color, secrets: Scrubber::default() }
     }
 
     pub fn from_env() -> Ui {
@@ -36,8 +40,19 @@ impl Ui {
         self.tty
     }
 
+    /// From now on, `secret` is shown as `***` in every line this Ui (or a clone) prints.
+    pub fn hide(&self, secret: &Secret) {
+        self.secrets.add(secret);
+    }
+
+    /// `text` as it may be shown: every secret masked.
+    pub fn scrub(&self, text: impl Display) -> String {
+        self.secrets.scrub(&text.to_string())
+    }
+
     fn paint(&self, style: &str, text: impl Display) -> String {
-        if self.color { format!("\x1b[{style}m{text}\x1b[0m") } else { text.to_string() }
+        let text = self.scrub(text);
+        if self.color { format!("\x1b[{style}m{text}\x1b[0m") } else { text }
     }
 
     /// A pipeline step: `==> build the test image`.
@@ -51,26 +66,26 @@ impl Ui {
     }
 
     pub fn info(&self, text: impl Display) {
-        eprintln!("    {text}");
+        eprintln!("    {}", self.scrub(text));
     }
 
     pub fn warn(&self, text: impl Display) {
-        eprintln!("{} {text}", self.paint("1;33", "warning:"));
+        eprintln!("{} {}", self.paint("1;33", "warning:"), self.scrub(text));
     }
 
     /// The last line of a failed command: the whole error chain on one line.
     pub fn error(&self, err: &anyhow::Error) {
-        eprintln!("{} {err:#}", self.paint("1;31", "error:"));
+        eprintln!("{} {}", self.paint("1;31", "error:"), self.scrub(format_args!("{err:#}")));
     }
 
     pub fn success(&self, text: impl Display) {
-        eprintln!("{} {text}", self.paint("1;32", "ok:"));
+        eprintln!("{} {}", self.paint("1;32", "ok:"), self.scrub(text));
     }
 
     /// Progress of something measured in bytes (`total` when known).
     pub fn progress(&self, label: impl Into<String>, total: Option<u64>) -> Progress {
         Progress {
-            ui: *self,
+            ui: self.clone(),
             label: label.into(),
             total,
             done: 0,
@@ -129,10 +144,10 @@ impl Progress {
     fn draw(&self) {
         if self.ui.tty {
             let spin = SPINNER[self.ticks % SPINNER.len()];
-            eprint!("\r\x1b[2K    {spin} {}", self.describe());
+            eprint!("\r\x1b[2K    {spin} {}", self.ui.scrub(self.describe()));
             let _ = std::io::stderr().flush();
         } else {
-            eprintln!("    {}", self.describe());
+            eprintln!("    {}", self.ui.scrub(self.describe()));
         }
     }
 
@@ -178,6 +193,14 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_is_scrubbed() {
+        let ui = Ui::new(true, false);
+        ui.clone().hide(&Secret::new("hunter2"));
+        assert_eq!(ui.paint("1", "pw hunter2"), "\x1b[1mpw ***\x1b[0m");
+        assert_eq!(ui.scrub(format_args!("{}", "x hunter2 y")), "x *** y");
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

@@ -2,15 +2,46 @@
 //! (`.ci/moto`), Elastic Beanstalk is the in-process fake of `support::eb_fake`, the image
 //! goes through the local registry, and the fake runs it the way Elastic Beanstalk would.
 
+use std::fs;
 use std::time::{Duration, Instant};
 
-use crate::support::{ENVIRONMENT, Run, World, docker_lock, unique, wait_healthy, xtask_in};
+use crate::support::{
+    ENVIRONMENT, Run, Started, TempDir, World, docker_lock, stalled_endpoint, unique, wait_healthy,
+    xtask_in,
+};
+
+/// The messages of the fake's successful update, in the order Elastic Beanstalk emits them.
+const UPDATE_EVENTS: [&str; 5] = [
+    "Environment update is starting.",
+    "Deploying new version to instance(s).",
+    "Instance deployment completed successfully.",
+    "New application version was deployed to running EC2 instances.",
+    "Environment update completed successfully.",
+];
+
+/// The S3 key of the one bundle uploaded for `tag`.
+fn bundle_key(world: &World, tag: &str) -> String {
+    let prefix = format!("acme-web/deploy/{tag}/");
+    let keys: Vec<String> =
+        world.bucket.keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
+    assert_eq!(keys.len(), 1, "one bundle for {tag}: {keys:?}");
+    keys[0].clone()
+}
+
+fn version_of(addr: &str) -> String {
+    let body = wait_healthy(addr, 5).body;
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
 
 #[test]
 fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything() {
     let _lock = docker_lock();
     let world = World::new();
-    let tag = unique("v");
+    // Elastic Beanstalk's longest label.
+    let tag = format!("{:x<100}", unique("v"));
 
     let run = world.deploy(&["staging", "--tag", &tag]);
     let exited = Instant::now();
@@ -20,10 +51,23 @@ fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything
             world.bucket.name
         ))
         .assert_contains(&format!("created version {tag}"))
-        .assert_contains("Environment update completed successfully.")
         .assert_contains(&format!("ok: {ENVIRONMENT} runs {tag}, health Green"));
     assert_eq!(world.updates(), 1, "one environment update carries version and options");
     assert!(world.fake.requests().iter().any(|r| r.action == "CreateStorageLocation"));
+
+    // Its events, read in pages of two: oldest first, each once, times of one width.
+    let lines: Vec<&str> =
+        run.output.lines().filter(|l| UPDATE_EVENTS.iter().any(|m| l.ends_with(m))).collect();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| UPDATE_EVENTS.iter().find(|m| l.ends_with(*m)).unwrap())
+        .copied()
+        .collect();
+    assert_eq!(messages, UPDATE_EVENTS, "{}", run.output);
+    for line in &lines {
+        let time = line.split_whitespace().next().unwrap();
+        assert_eq!(time.len(), "2026-11-30T05:20:03.500Z".len(), "{line}");
+    }
 
     // The new version answers, with the option settings of the template.
     let health: serde_json::Value =
@@ -39,10 +83,7 @@ fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything
     let auth = world.bucket.get("acme-web/deploy/registry-auth.json").expect("auth file uploaded");
     assert_eq!(auth.encryption.as_deref(), Some("AES256"));
     assert!(auth.body.contains("\"auths\""));
-    let dockerrun = world
-        .bucket
-        .get(&format!("acme-web/deploy/{tag}/Dockerrun.aws.json"))
-        .expect("Dockerrun uploaded");
+    let dockerrun = world.bucket.get(&bundle_key(&world, &tag)).expect("Dockerrun uploaded");
     assert!(dockerrun.body.contains(&format!("{}:{tag}", world.image)), "{}", dockerrun.body);
     for key in world.bucket.keys().iter().filter(|k| !k.ends_with("registry-auth.json")) {
         world.assert_no_secret(&world.bucket.get(key).unwrap().body);
@@ -57,6 +98,43 @@ fn a_deploy_ends_with_the_new_version_answering_and_a_redeploy_reuses_everything
         .assert_contains(&format!("version {tag} exists with this bundle: reused"));
     assert_eq!(world.updates(), 2);
     assert_eq!(world.fake.versions().len(), 1);
+}
+
+#[test]
+fn a_version_never_changes_a_redeploy_with_another_bundle_is_refused_before_any_write() {
+    let world = World::prebuilt(&["v1"]);
+    let project = TempDir::new("immutable");
+    crate::support::copy_of_workspace(project.path());
+    let tag = "v1".to_owned();
+    world.deploy_in(project.path(), &["staging", "--tag", &tag], &[]).assert_success();
+    let key = bundle_key(&world, &tag);
+    let first = world.bucket.get(&key).unwrap().body;
+    let auth = world.bucket.get("acme-web/deploy/registry-auth.json").unwrap().body;
+
+    // The template changes, the tag does not.
+    let template = project.path().join("Dockerrun.aws.json.template");
+    let changed = fs::read_to_string(&template).unwrap().replace("/var/log/web", "/var/log/app");
+    fs::write(&template, changed).unwrap();
+    let run = world.deploy_in(project.path(), &["staging", "--tag", &tag], &[]);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: application version {tag} already exists with another bundle (sha256:"
+        )),
+        "{last}"
+    );
+    assert!(last.contains(&format!("at s3://{}/{key}", world.bucket.name)), "{last}");
+    assert!(last.contains("than this deploy's (sha256:"), "{last}");
+    assert!(last.contains("a version never changes once created"), "{last}");
+    assert_eq!(world.bucket.get(&key).unwrap().body, first, "the first bundle, byte for byte");
+    assert_eq!(bundle_key(&world, &tag), key, "no second bundle was written");
+    assert_eq!(
+        world.bucket.get("acme-web/deploy/registry-auth.json").unwrap().body,
+        auth,
+        "refused before any write"
+    );
+    assert_eq!(world.updates(), 1);
 }
 
 /// The benchmark figures of the deploy issue, from the fake's request log.
@@ -79,47 +157,133 @@ fn figures(world: &World, exited: Instant) {
 
 #[test]
 fn a_busy_environment_is_waited_for() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.busy_for = Some(Duration::from_secs(6)));
-    let tag = unique("busy");
+    let tag = "v1";
     world
-        .deploy(&["acme-web-stg", "--tag", &tag])
+        .deploy(&["acme-web-stg", "--tag", tag])
         .assert_success()
         .assert_contains(&format!("{ENVIRONMENT} is Updating: waiting until it is Ready"))
         .assert_contains(&format!("runs {tag}, health Green"));
 }
 
 #[test]
-fn a_failed_deploy_exits_3_with_the_error_event() {
-    let _lock = docker_lock();
-    let world = World::new();
+fn a_failed_deploy_exits_3_with_the_error_events() {
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.fail_next_deploy = true);
-    let run = world.deploy(&["staging", "--tag", &unique("fail")]);
+    let run = world.deploy(&["staging", "--tag", "v1"]);
     assert_eq!(run.code, Some(3), "{}", run.output);
-    run.assert_contains("ERROR  Failed to deploy application")
-        .assert_contains("error: Elastic Beanstalk reported: Failed to deploy application");
+    run.assert_contains("ERROR  Failed to deploy application.").assert_contains(
+        "error: Elastic Beanstalk reported: Instance deployment failed. For details, see \
+         'eb-engine.log'. (and 3 more errors, above)",
+    );
 }
 
 #[test]
-fn throttling_bursts_are_waited_out() {
-    let _lock = docker_lock();
-    let world = World::new();
-    world.fake.faults(|f| f.throttle_next = 5);
-    let tag = unique("throttled");
+fn a_failed_instance_fails_the_deploy_though_elastic_beanstalk_then_says_success() {
+    let world = World::prebuilt(&["v1", "v2"]);
+    let good = "v1";
+    world.deploy(&["staging", "--tag", good]).assert_success();
+    world.fake.faults(|f| f.fail_instances_next_deploy = true);
+    let run = world.deploy(&["staging", "--tag", "v2"]);
+    assert_eq!(run.code, Some(3), "{}", run.output);
+    run.assert_contains("INFO   Environment update completed successfully.")
+        .assert_contains("ERROR  [Instance: i-")
+        .assert_lacks(&format!("ok: {ENVIRONMENT} runs"));
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert_eq!(
+        last,
+        "error: Elastic Beanstalk reported: Instance deployment failed. For details, see \
+         'eb-engine.log'. (and 1 more error, above)"
+    );
+    assert_eq!(
+        version_of(&format!("127.0.0.1:{}", world.port)),
+        good,
+        "the instance runs the old one"
+    );
+}
+
+#[test]
+fn red_health_after_the_update_recovers_within_the_window() {
+    let world = World::prebuilt(&["v1"]);
+    world.fake.faults(|f| f.red_after_next_deploy = Some(Duration::from_secs(6)));
+    let tag = "v1";
     world
-        .deploy(&["staging", "--tag", &tag])
+        .deploy(&["staging", "--tag", tag])
         .assert_success()
+        .assert_contains("WARN   Environment health has transitioned from Ok to Severe.")
+        .assert_contains(&format!("{ENVIRONMENT} runs {tag}, health Red: waiting up to 60s"))
+        .assert_contains("cause: ELB processes are not healthy on all instances.")
+        .assert_contains("INFO   Environment health has transitioned from Severe to Ok.")
+        .assert_contains(&format!("ok: {ENVIRONMENT} runs {tag}, health Green"));
+}
+
+#[test]
+fn red_health_that_outlasts_the_window_exits_4_with_its_causes() {
+    let world = World::prebuilt(&["v1"]);
+    world.fake.faults(|f| f.red_after_next_deploy = Some(Duration::from_secs(600)));
+    let tag = "v1";
+    let run = world.deploy(&["staging", "--tag", tag, "--recovery-window", "4"]);
+    assert_eq!(run.code, Some(4), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "error: {tag} runs but its health is still Red after 4s of recovery (ELB processes \
+             are not healthy on all instances.; ELB health is failing or not available for all \
+             instances.)"
+        )
+    );
+}
+
+#[test]
+fn an_environment_that_turns_busy_before_our_update_is_waited_for_and_updated() {
+    let world = World::prebuilt(&["v1"]);
+    world.fake.faults(|f| f.busy_at_update = Some(Duration::from_secs(4)));
+    let tag = "v1";
+    world
+        .deploy(&["staging", "--tag", tag])
+        .assert_success()
+        .assert_contains(&format!("{ENVIRONMENT} turned busy before our update"))
+        .assert_contains(&format!("ok: {ENVIRONMENT} runs {tag}, health Green"));
+    assert_eq!(world.updates(), 2, "refused once, then accepted");
+}
+
+#[test]
+fn a_label_longer_than_elastic_beanstalk_takes_is_refused_before_building() {
+    let world = World::prebuilt(&[]);
+    let tag = "v".repeat(101);
+    let run = world.deploy(&["staging", "--tag", &tag]);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains(
+        "is 101 characters, but the Elastic Beanstalk version label it becomes \
+                         is at most 100: pass a shorter --tag",
+    )
+    .assert_lacks("$ docker");
+    assert!(world.fake.requests().is_empty());
+}
+
+#[test]
+fn throttling_of_any_action_beyond_the_sdk_retries_is_waited_out() {
+    let world = World::prebuilt(&["v1", "v2"]);
+    // More than the SDK's 3 attempts, from the first call on (DescribeEnvironments), and
+    // again later (CreateApplicationVersion, UpdateEnvironment, …).
+    world.fake.faults(|f| f.throttle_next = 7);
+    let tag = "v1";
+    let run = world.deploy(&["staging", "--tag", tag]);
+    run.assert_success()
+        .assert_contains("Elastic Beanstalk is throttling this account (Throttling: Rate exceeded)")
         .assert_contains(&format!("runs {tag}"));
     assert_eq!(world.fake.faults_snapshot().throttle_next, 0, "every throttled answer was retried");
+    world.fake.faults(|f| f.throttle_next = 5);
+    world.deploy(&["staging", "--tag", "v2"]).assert_success();
 }
 
 #[test]
 fn a_hanging_update_times_out_with_its_own_exit_status() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.hang_next_deploy = true);
-    let run = world.deploy(&["staging", "--tag", &unique("hang"), "--timeout", "6"]);
+    let run = world.deploy(&["staging", "--tag", "v1", "--timeout", "6"]);
     assert_eq!(run.code, Some(5), "{}", run.output);
     run.assert_contains(&format!("error: {ENVIRONMENT} did not finish within 6s (Updating"))
         .assert_contains(&format!("cargo xtask status {ENVIRONMENT}"));
@@ -127,7 +291,7 @@ fn a_hanging_update_times_out_with_its_own_exit_status() {
 
 #[test]
 fn an_unset_template_variable_fails_before_any_call() {
-    let world = World::new();
+    let world = World::prebuilt(&[]);
     let run = world.deploy_with(&["staging", "--tag", "t1"], &[("SECRET_KEY", String::new())]);
     assert_eq!(run.code, Some(1), "{}", run.output);
     run.assert_contains("error: eb-options.json.template: SECRET_KEY (for aws:elasticbeanstalk:application:environment:SECRET_KEY) not set")
@@ -138,10 +302,9 @@ fn an_unset_template_variable_fails_before_any_call() {
 
 #[test]
 fn the_version_quota_points_at_versions_prune() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.version_quota = true);
-    let run = world.deploy(&["staging", "--tag", &unique("quota")]);
+    let run = world.deploy(&["staging", "--tag", "v1"]);
     assert_eq!(run.code, Some(1), "{}", run.output);
     run.assert_contains("quota of application versions is reached")
         .assert_contains("cargo xtask versions prune");
@@ -150,7 +313,7 @@ fn the_version_quota_points_at_versions_prune() {
 
 #[test]
 fn dry_run_prints_the_plan_masks_secrets_and_calls_nothing() {
-    let world = World::new();
+    let world = World::prebuilt(&[]);
     // No ENV: the branch decides, and CIRCLE_BRANCH names it.
     let run = world
         .deploy_with(&["--dry-run", "--tag", "t1"], &[("CIRCLE_BRANCH", "release/stg".into())]);
@@ -167,7 +330,7 @@ fn dry_run_prints_the_plan_masks_secrets_and_calls_nothing() {
 
 #[test]
 fn a_branch_without_mapping_lists_the_mappings() {
-    let world = World::new();
+    let world = World::prebuilt(&[]);
     let run = world.deploy_with(&["--tag", "t1"], &[("CIRCLE_BRANCH", "feature/x".into())]);
     assert_eq!(run.code, Some(1), "{}", run.output);
     run.assert_contains("error: branch \"feature/x\" deploys nowhere: pass ENV")
@@ -176,27 +339,101 @@ fn a_branch_without_mapping_lists_the_mappings() {
 
 #[test]
 fn ctrl_c_while_waiting_says_how_to_follow_the_deployment() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.hang_next_deploy = true);
     let env = world.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let root = crate::support::root();
-    let tag = unique("interrupted");
-    let args = ["--project-dir", root.to_str().unwrap(), "deploy", "staging", "--tag", &tag];
-    let handle = crate::support::xtask_start(&args, &env);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while world.updates() == 0 {
-        assert!(Instant::now() < deadline, "the deploy never reached UpdateEnvironment");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let tag = "v1";
+    let started = Started::new(&crate::support::root(), &["deploy", "staging", "--tag", tag], &env);
+    started.wait_for("update accepted", 300);
     std::thread::sleep(Duration::from_millis(500));
-    let (code, text) = crate::support::interrupt(handle);
-    world.assert_no_secret(&text);
-    assert_eq!(code, Some(130), "{text}");
-    let last = text.trim_end().lines().last().unwrap();
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(10);
+    world.assert_no_secret(&run.output);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
     assert!(last.contains("Elastic Beanstalk continues the deployment on its own"), "{last}");
     assert!(last.contains(&format!("cargo xtask status {ENVIRONMENT}")), "{last}");
+}
+
+#[test]
+fn ctrl_c_during_the_push_stops_before_anything_reaches_elastic_beanstalk() {
+    let _lock = docker_lock();
+    let world = World::new();
+    let shim = TempDir::new("slow-push");
+    let path = crate::support::docker_shim(shim.path(), "push", "sleep 120");
+    let env = world.env_with(&[("PATH", path)]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let tag = unique("unpushed");
+    let started =
+        Started::new(&crate::support::root(), &["deploy", "staging", "--tag", &tag], &env);
+    started.wait_for(" push ", 600);
+    std::thread::sleep(Duration::from_millis(500));
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(10);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("error: interrupted during `docker"), "{last}");
+    assert!(last.contains(" push "), "{last}");
+    assert!(world.fake.versions().is_empty() && world.updates() == 0);
+    assert!(world.bucket.keys().is_empty(), "nothing uploaded");
+}
+
+#[test]
+fn a_stalled_endpoint_ends_the_deploy_by_its_timeout_and_ctrl_c_or_sigterm_at_once() {
+    let world = World::prebuilt(&[]);
+    let stalled = stalled_endpoint();
+    let extra = [("AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", stalled.clone())];
+    let started = Instant::now();
+    let run = world.deploy_with(&["staging", "--tag", "t1", "--timeout", "6"], &extra);
+    let took = started.elapsed();
+    assert_eq!(run.code, Some(5), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!(
+            "error: Elastic Beanstalk at {stalled} did not answer within 6s (cannot describe \
+             environment {ENVIRONMENT}): check the network and the endpoint \
+             (AWS_ENDPOINT_URL_ELASTIC_BEANSTALK), or raise --timeout"
+        )
+    );
+    assert!(took < Duration::from_secs(15), "ended by its timeout, took {took:?}");
+
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let env = world.env_with(&extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let started = Started::new(&crate::support::root(), &["status", "staging"], &env);
+        std::thread::sleep(Duration::from_secs(2));
+        let signalled = Instant::now();
+        started.signal_group(signal);
+        let run = started.wait(10);
+        assert!(signalled.elapsed() < Duration::from_secs(2), "ended at once");
+        assert_eq!(run.code, Some(130), "{}", run.output);
+        let last = run.output.trim_end().lines().last().unwrap();
+        assert_eq!(
+            last,
+            format!(
+                "error: interrupted during describe environment {ENVIRONMENT} (a call to \
+                 Elastic Beanstalk was in flight)"
+            )
+        );
+    }
+}
+
+#[test]
+fn secrets_echoed_by_elastic_beanstalk_are_masked() {
+    let world = World::prebuilt(&["v1", "v2"]);
+    world.fake.faults(|f| f.refuse_option_next_update = Some("SECRET_KEY".into()));
+    let run = world.deploy(&["staging", "--tag", "v1"]);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains(
+        "Invalid option value: '***' (Namespace: \
+                         'aws:elasticbeanstalk:application:environment', OptionName: 'SECRET_KEY')",
+    );
+    world.fake.faults(|f| f.reject_option_next_deploy = Some("SECRET_KEY".into()));
+    let run = world.deploy(&["staging", "--tag", "v2"]);
+    assert_eq!(run.code, Some(3), "{}", run.output);
+    run.assert_contains("ERROR  Configuration validation exception: Invalid option value: '***'");
 }
 
 fn xtask(world: &World, args: &[&str]) -> Run {
@@ -209,10 +446,9 @@ fn xtask(world: &World, args: &[&str]) -> Run {
 
 #[test]
 fn status_shows_what_runs_where_as_text_and_stable_json() {
-    let _lock = docker_lock();
-    let world = World::new();
-    let tag = unique("status");
-    world.deploy(&["staging", "--tag", &tag]).assert_success();
+    let world = World::prebuilt(&["v1"]);
+    let tag = "v1";
+    world.deploy(&["staging", "--tag", tag]).assert_success();
 
     let url = format!("http://127.0.0.1:{}/", world.port);
     xtask(&world, &["status", "staging"])
@@ -243,7 +479,7 @@ fn status_shows_what_runs_where_as_text_and_stable_json() {
             "events"
         ]
     );
-    assert_eq!(json["version"], tag.as_str());
+    assert_eq!(json["version"], tag);
     assert_eq!(json["url"], url.as_str());
     assert_eq!(json["events"].as_array().unwrap().len(), 2);
     assert_eq!(json["events"][0]["message"], "Environment update completed successfully.");
@@ -251,37 +487,33 @@ fn status_shows_what_runs_where_as_text_and_stable_json() {
     let run = xtask(&world, &["status"]);
     run.assert_success();
     let line = run.output.lines().find(|l| l.starts_with(ENVIRONMENT)).unwrap();
-    assert!(line.contains("Ready") && line.contains("Green") && line.contains(&tag), "{line}");
+    assert!(line.contains("Ready") && line.contains("Green") && line.contains(tag), "{line}");
 }
 
 #[test]
 fn rollback_after_a_good_then_a_bad_release_brings_the_good_one_back() {
-    let _lock = docker_lock();
-    let world = World::new();
-    let (good, bad) = (unique("good"), unique("bad"));
-    world.deploy(&["staging", "--tag", &good]).assert_success();
-    world.deploy(&["staging", "--tag", &bad]).assert_success();
+    let world = World::prebuilt(&["v1", "v2", "v3"]);
+    let (good, bad) = ("v1", "v3");
+    world.deploy(&["staging", "--tag", good]).assert_success();
+    // A release whose instance failed: Elastic Beanstalk still says "completed
+    // successfully" for it, so it is no version to go back to.
+    world.fake.faults(|f| f.fail_instances_next_deploy = true);
+    assert_eq!(world.deploy(&["staging", "--tag", "v2"]).code, Some(3));
+    world.deploy(&["staging", "--tag", bad]).assert_success();
     let addr = format!("127.0.0.1:{}", world.port);
-    let version = |addr: &str| -> String {
-        let body = wait_healthy(addr, 5).body;
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["version"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(version(&addr), bad);
+    assert_eq!(version_of(&addr), bad);
 
     xtask(&world, &["rollback", "staging", "--dry-run"])
         .assert_success()
         .assert_contains(&format!("roll {ENVIRONMENT} back from {bad} to {good} (the version {ENVIRONMENT} ran before, from its events)"))
         .assert_contains("dry run: nothing is changed");
-    assert_eq!(world.updates(), 2, "a dry run updates nothing");
+    assert_eq!(world.updates(), 3, "a dry run updates nothing");
 
     xtask(&world, &["rollback", "staging"])
         .assert_success()
         .assert_contains(&format!("ok: {ENVIRONMENT} runs {good}, health Green"));
-    assert_eq!(version(&addr), good, "the container of the good version answers");
-    assert_eq!(world.fake.environment(ENVIRONMENT).label.as_deref(), Some(good.as_str()));
+    assert_eq!(version_of(&addr), good, "the container of the good version answers");
+    assert_eq!(world.fake.environment(ENVIRONMENT).label.as_deref(), Some(good));
 
     let run = xtask(&world, &["rollback", "staging", "--to", "deleted-long-ago"]);
     assert_eq!(run.code, Some(1), "{}", run.output);
@@ -290,10 +522,9 @@ fn rollback_after_a_good_then_a_bad_release_brings_the_good_one_back() {
 
 #[test]
 fn prune_keeps_the_deployed_version_even_when_it_is_the_oldest() {
-    let _lock = docker_lock();
-    let world = World::new();
-    let deployed = unique("deployed");
-    world.deploy(&["staging", "--tag", &deployed]).assert_success();
+    let world = World::prebuilt(&["v1"]);
+    let deployed = "v1";
+    world.deploy(&["staging", "--tag", deployed]).assert_success();
     for (n, label) in ["newer-1", "newer-2", "newer-3", "newer-4"].iter().enumerate() {
         world.fake.add_version(label, Duration::from_millis(40 - 10 * n as u64));
     }
@@ -315,12 +546,12 @@ fn prune_keeps_the_deployed_version_even_when_it_is_the_oldest() {
         .assert_contains("3 of 1000");
     let mut left = world.fake.versions();
     left.sort();
-    let mut expected = vec![deployed.clone(), "newer-3".to_owned(), "newer-4".to_owned()];
+    let mut expected = vec![deployed.to_owned(), "newer-3".to_owned(), "newer-4".to_owned()];
     expected.sort();
     assert_eq!(left, expected, "the deployed version survives although it is the oldest");
 
     let run = xtask(&world, &["versions", "list"]);
     run.assert_success();
-    let line = run.output.lines().find(|l| l.starts_with(&deployed)).unwrap();
+    let line = run.output.lines().find(|l| l.starts_with(deployed)).unwrap();
     assert!(line.ends_with(ENVIRONMENT), "{line}");
 }

@@ -7,15 +7,15 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
-    Container, Image, Run, TempDir, World, closed_port, docker, docker_lock, registry, unique,
-    wait_healthy, xtask_in,
+    Container, Image, Run, Started, TempDir, World, closed_port, docker, docker_lock, registry,
+    unique, wait_healthy, xtask_in,
 };
 
 /// The last line of the output: where a CI log reader looks first.
@@ -27,19 +27,6 @@ fn assert_fails_with(run: &Run, code: i32, last: &str) {
     assert_eq!(run.code, Some(code), "{}", run.output);
     assert!(last_line(run).starts_with("error: "), "one last error line:\n{}", run.output);
     assert!(last_line(run).contains(last), "expected {last:?} in the last line:\n{}", run.output);
-}
-
-/// A directory holding a `docker` that runs the real one except for `subcommand`, where
-/// it runs `instead` (a shell snippet).
-fn docker_shim(dir: &Path, subcommand: &str, instead: &str) -> String {
-    let real = duct::cmd!("sh", "-c", "command -v docker").read().unwrap();
-    let script = format!(
-        "#!/bin/sh\nfor arg in \"$@\"; do\n  if [ \"$arg\" = {subcommand} ]; then\n    {instead}\n  fi\ndone\nexec {real} \"$@\"\n"
-    );
-    let path = dir.join("docker");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
 }
 
 // ---- Docker ---------------------------------------------------------------------------
@@ -102,7 +89,8 @@ fn docker_save_killed_midway_leaves_the_previous_cache_intact() {
     let saved = docker(&["save", "--output", cache.to_str().unwrap(), "debian:bookworm-slim"]);
     assert!(saved.status.success());
     let before = fs::read(&cache).unwrap();
-    let path = docker_shim(dir.path(), "save", "head -c 3000000 /dev/zero; kill -9 $$");
+    let path =
+        crate::support::docker_shim(dir.path(), "save", "head -c 3000000 /dev/zero; kill -9 $$");
     let run = xtask_in(
         &crate::support::root(),
         &["test", "--image", &image.0, "--cache-file", cache.to_str().unwrap()],
@@ -129,32 +117,15 @@ fn ctrl_c_during_test_stops_the_container_and_leaves_nothing() {
     )
     .unwrap();
     let cache = dir.path().join("image.tar");
-    let args = [
-        "--project-dir",
-        project.path().to_str().unwrap(),
-        "test",
-        "--image",
-        &image.0,
-        "--cache-file",
-        cache.to_str().unwrap(),
-    ];
-    let handle = crate::support::xtask_start(&args, &[]);
-    let pid = *handle.pids().first().unwrap();
-    let container = format!("xtask-test-{pid}-");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let out =
-            docker(&["ps", "--filter", &format!("name={container}"), "--format", "{{.Names}}"]);
-        if !out.stdout.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the suite never started");
-        thread::sleep(Duration::from_millis(200));
-    }
-    thread::sleep(Duration::from_secs(2));
-    let (code, text) = crate::support::interrupt(handle);
-    assert_eq!(code, Some(130), "{text}");
-    let last = text.trim_end().lines().last().unwrap();
+    let args = ["test", "--image", &image.0, "--cache-file", cache.to_str().unwrap()];
+    let started = Started::new(project.path(), &args, &[]);
+    let container = format!("xtask-test-{}-", started.pid());
+    started.wait_for("run the web test suite", 900);
+    started.wait_for("Running tests/slow.rs", 60);
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(30);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
     assert!(last.starts_with("error: ") && last.contains("stopped and removed"), "{last}");
     let left = docker(&[
         "ps",
@@ -177,7 +148,7 @@ fn an_interrupted_push_is_an_error_naming_the_registry() {
     let _lock = docker_lock();
     let registry = registry();
     let dir = TempDir::new("push-killed");
-    let path = docker_shim(
+    let path = crate::support::docker_shim(
         dir.path(),
         "push",
         "echo 'error parsing HTTP 408 response body: unexpected EOF' >&2; exit 1",
@@ -196,6 +167,39 @@ fn an_interrupted_push_is_an_error_naming_the_registry() {
     );
     assert_fails_with(&run, 1, "registry 127.0.0.1:5000");
     run.assert_lacks("ok: pushed").assert_lacks(&registry.password);
+    docker(&["rmi", "--force", &format!("{image}:t1")]);
+}
+
+#[test]
+fn ctrl_c_during_a_push_exits_130_and_removes_the_login() {
+    let _lock = docker_lock();
+    let registry = registry();
+    let dir = TempDir::new("push-ctrl-c");
+    let path = crate::support::docker_shim(dir.path(), "push", "sleep 120");
+    let image = format!("{}/xtask-it/{}", registry.addr, unique("push"));
+    let started = Started::new(
+        &crate::support::root(),
+        &["build", "--push", "--tag", "t1"],
+        &[
+            ("PATH", &path),
+            ("DEPLOY_IMAGE", &image),
+            ("REGISTRY_USERNAME", &registry.username),
+            ("REGISTRY_PASSWORD", &registry.password),
+            ("HOME", dir.path().to_str().unwrap()),
+            ("CIRCLE_SHA1", ""),
+        ],
+    );
+    let config = std::env::temp_dir().join(format!("xtask-docker-config-{}", started.pid()));
+    started.wait_for(&format!("push {image}:t1"), 600);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(config.join("config.json").exists(), "logged in, in a private config");
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(10);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = last_line(&run);
+    assert!(last.starts_with("error: interrupted during `docker --config"), "{last}");
+    run.assert_lacks("ok: pushed").assert_lacks(&registry.password);
+    assert!(!config.exists(), "the private docker config (and its login) is removed");
     docker(&["rmi", "--force", &format!("{image}:t1")]);
 }
 
@@ -226,11 +230,9 @@ fn answer(mut stream: TcpStream, status: &str, body: &str) {
 
 #[test]
 fn s3_down_stops_before_any_application_version() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     let down = format!("http://127.0.0.1:{}", closed_port());
-    let run =
-        world.deploy_with(&["staging", "--tag", &unique("s3")], &[("AWS_ENDPOINT_URL_S3", down)]);
+    let run = world.deploy_with(&["staging", "--tag", "v1"], &[("AWS_ENDPOINT_URL_S3", down)]);
     assert_fails_with(&run, 1, "upload the registry auth file");
     assert!(last_line(&run).contains("no application version was created"), "{}", run.output);
     assert!(world.fake.versions().is_empty());
@@ -239,7 +241,6 @@ fn s3_down_stops_before_any_application_version() {
 
 #[test]
 fn s3_refusing_or_failing_uploads_stops_before_any_application_version() {
-    let _lock = docker_lock();
     let cases = [
         (
             "403 Forbidden",
@@ -253,10 +254,9 @@ fn s3_refusing_or_failing_uploads_stops_before_any_application_version() {
         ),
     ];
     for (status, body, said) in cases {
-        let world = World::new();
+        let world = World::prebuilt(&["v1"]);
         let s3 = format!("http://{}", stub_server(status, body));
-        let run =
-            world.deploy_with(&["staging", "--tag", &unique("s3")], &[("AWS_ENDPOINT_URL_S3", s3)]);
+        let run = world.deploy_with(&["staging", "--tag", "v1"], &[("AWS_ENDPOINT_URL_S3", s3)]);
         assert_fails_with(&run, 1, said);
         assert!(last_line(&run).contains("no application version was created"), "{}", run.output);
         assert!(world.fake.versions().is_empty(), "{status}: no version created");
@@ -266,16 +266,15 @@ fn s3_refusing_or_failing_uploads_stops_before_any_application_version() {
 
 #[test]
 fn a_rollback_by_elastic_beanstalk_exits_3() {
-    let _lock = docker_lock();
-    let world = World::new();
+    let world = World::prebuilt(&["v1"]);
     world.fake.faults(|f| f.roll_back_next_deploy = true);
-    let run = world.deploy(&["staging", "--tag", &unique("rb")]);
+    let run = world.deploy(&["staging", "--tag", "v1"]);
     assert_fails_with(&run, 3, "Elastic Beanstalk rolled the environment back to");
 }
 
 #[test]
 fn an_unknown_environment_fails_before_building() {
-    let world = World::new();
+    let world = World::prebuilt(&[]);
     let run = world.deploy(&["no-such-env", "--tag", "t1"]);
     assert_fails_with(&run, 1, "environment no-such-env not found in application acme-web");
     run.assert_lacks("$ docker build");
@@ -336,7 +335,11 @@ fn bad_settings_are_named_with_the_fix() {
     let run = xtask_in(
         &crate::support::root(),
         &["deploy", "--dry-run", "--tag", "t"],
-        &[("CIRCLE_BRANCH", "feature/y"), ("REGISTRY_USERNAME", "u"), ("REGISTRY_PASSWORD", "p")],
+        &[
+            ("CIRCLE_BRANCH", "feature/y"),
+            ("REGISTRY_USERNAME", "robot"),
+            ("REGISTRY_PASSWORD", "not-the-real-one"),
+        ],
     );
     assert_fails_with(&run, 1, "branch \"feature/y\" deploys nowhere");
     let manifest = fs::read_to_string(crate::support::root().join("Cargo.toml")).unwrap();
@@ -380,6 +383,23 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
             (seen, scans)
         })
     };
+    // Credential helpers on PATH, as a desktop has them: docker would hand them the password
+    // (to an OS keychain, where it outlives the run) unless the login's config says not to.
+    // They record every call and what it was given. (docker's own builds may *ask* them for
+    // the user's credentials, to pull base images; they must never be *given* ours.)
+    let helpers = home.path().join("helpers");
+    let calls = home.path().join("helper-calls");
+    fs::create_dir_all(&helpers).unwrap();
+    for store in ["secretservice", "pass", "desktop", "osxkeychain"] {
+        let helper = helpers.join(format!("docker-credential-{store}"));
+        let script = format!(
+            "#!/bin/sh\n{{ echo \"{store} $*\"; cat; echo; }} >> {}\necho '{{}}'\n",
+            calls.display()
+        );
+        fs::write(&helper, script).unwrap();
+        fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{}", helpers.display(), std::env::var("PATH").unwrap());
     let run = xtask_in(
         &crate::support::root(),
         &["build", "--push", "--tag", &tag],
@@ -388,11 +408,18 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
             ("REGISTRY_USERNAME", &registry.username),
             ("REGISTRY_PASSWORD", &registry.password),
             ("HOME", home.path().to_str().unwrap()),
+            ("PATH", &path),
         ],
     );
     stop.store(true, Ordering::SeqCst);
     let (seen, scans) = watcher.join().unwrap();
     run.assert_success().assert_lacks(&registry.password);
+    let given = fs::read_to_string(&calls).unwrap_or_default();
+    assert!(
+        !given.lines().any(|l| l.split_whitespace().nth(1) == Some("store")),
+        "a credential helper was asked to store: {given}"
+    );
+    assert!(!given.contains(&registry.password), "a credential helper got the password");
     assert!(seen.is_empty(), "the password was in a command line: {seen:?}");
     assert!(scans > 10, "the watcher ran during the push ({scans} scans)");
 

@@ -9,7 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::support::{
-    Repository, Run, TempDir, closed_port, docker, docker_lock, unique, wait_healthy, xtask_in,
+    Repository, Run, Started, TempDir, closed_port, docker, docker_lock, unique, wait_healthy,
+    xtask_in,
 };
 
 /// A local environment on its own port, stopped and its images removed when the test ends.
@@ -191,32 +192,114 @@ fn dry_run_shows_the_rendered_descriptor_and_masks_secrets() {
         .assert_lacks(&secret);
 }
 
+impl Local {
+    /// `deploy --local` in the foreground (following logs), started as a terminal would.
+    fn start(&self, tag: &str) -> Started {
+        let port = self.port.to_string();
+        let env_file = self.project.path().join("local.env");
+        let args = [
+            "deploy",
+            "--local",
+            "--port",
+            &port,
+            "--tag",
+            tag,
+            "--no-cache",
+            "--env-file",
+            env_file.to_str().unwrap(),
+        ];
+        Started::new(
+            self.project.path(),
+            &args,
+            &[("DEPLOY_IMAGE", &self.image), ("CIRCLE_SHA1", "")],
+        )
+    }
+
+    /// Whether anything of this local environment is left: a container or the network.
+    fn leftovers(&self) -> Vec<String> {
+        let filter = format!("label=dev.xtask.local={}", self.port);
+        let out = docker(&["ps", "--all", "--filter", &filter, "--format", "{{.Names}}"]);
+        let mut left: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+        let network = format!("xtask-local-{}", self.port);
+        if docker(&["network", "inspect", &network]).status.success() {
+            left.push(network);
+        }
+        left
+    }
+}
+
 #[test]
-fn ctrl_c_while_following_logs_stops_the_release_cleanly() {
+fn ctrl_c_while_following_logs_stops_the_release_the_proxy_and_the_network() {
     let _lock = docker_lock();
     let local = Local::new();
-    let port = local.port.to_string();
-    let env_file = local.project.path().join("local.env");
-    let args = [
-        "--project-dir",
-        local.project.path().to_str().unwrap(),
-        "deploy",
-        "--local",
-        "--port",
-        &port,
-        "--tag",
-        "fg",
-        "--no-cache",
-        "--env-file",
-        env_file.to_str().unwrap(),
-    ];
-    let handle = crate::support::xtask_start(&args, &[("DEPLOY_IMAGE", &local.image)]);
-    wait_healthy(&local.addr(), 300);
-    thread::sleep(Duration::from_millis(500));
-    let (code, text) = crate::support::interrupt(handle);
-    assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("following its logs; Ctrl-C stops it"), "{text}");
-    assert!(text.contains(&format!("stopped the local release on port {port}")), "{text}");
-    assert!(local.releases().is_empty(), "no release left running");
+    let started = local.start("fg");
+    started.wait_for("following its logs; Ctrl-C stops it", 600);
+    wait_healthy(&local.addr(), 10);
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(60);
+    assert_eq!(run.code, Some(0), "following ends with Ctrl-C by design:\n{}", run.output);
+    run.assert_lacks("error:");
+    let last = run.output.trim_end().lines().last().unwrap();
+    let port = local.port;
+    assert!(
+        last.starts_with(&format!(
+            "ok: stopped the local release on port {port}: release xtask-local-{port}-release-"
+        )),
+        "{last}"
+    );
+    assert!(
+        last.ends_with(&format!(", proxy xtask-local-front-{port}, network xtask-local-{port}")),
+        "{last}"
+    );
+    assert!(local.leftovers().is_empty(), "left: {:?}", local.leftovers());
     assert!(xtask::http::get(&local.addr(), "/health", Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn ctrl_c_during_the_build_exits_130_and_starts_nothing() {
+    let _lock = docker_lock();
+    let local = Local::new();
+    // A source change: the build has crates to compile, long enough to be interrupted.
+    let main = local.project.path().join("web/src/main.rs");
+    let source = fs::read_to_string(&main).unwrap();
+    fs::write(&main, format!("{source}\n// changed by {}\n", unique("build"))).unwrap();
+    let started = local.start("interrupted-build");
+    started.wait_for("$ docker build", 600);
+    std::thread::sleep(Duration::from_secs(3));
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(60);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("error: interrupted during `docker build"), "{last}");
+    assert!(local.leftovers().is_empty(), "left: {:?}", local.leftovers());
+    let stopped = docker(&[
+        "ps",
+        "--all",
+        "--quiet",
+        "--filter",
+        "status=exited",
+        "--filter",
+        "ancestor=rust:1.95-slim-bookworm",
+    ]);
+    assert!(stopped.stdout.is_empty(), "no build container left behind");
+}
+
+#[test]
+fn ctrl_c_during_the_health_wait_removes_the_new_release_and_exits_130() {
+    let _lock = docker_lock();
+    let local = Local::new();
+    // A health path the app never answers with 200: the wait lasts until Ctrl-C.
+    let options = local.project.path().join("eb-options.json.template");
+    let text = fs::read_to_string(&options).unwrap().replace("\"/health\"", "\"/never-healthy\"");
+    fs::write(&options, text).unwrap();
+    let started = local.start("never-healthy");
+    started.wait_for(&format!("on 127.0.0.1:{}", local.port), 600);
+    std::thread::sleep(Duration::from_secs(2));
+    started.signal_group(libc::SIGINT);
+    let run = started.wait(60);
+    assert_eq!(run.code, Some(130), "{}", run.output);
+    let last = run.output.trim_end().lines().last().unwrap();
+    assert!(last.contains("interrupted during the health check of the new release"), "{last}");
+    assert!(local.leftovers().is_empty(), "left: {:?}", local.leftovers());
 }

@@ -11,16 +11,73 @@ fn modified(path: &std::path::Path) -> SystemTime {
     fs::metadata(path).unwrap().modified().unwrap()
 }
 
-#[test]
-fn builds_runs_saves_then_a_fresh_daemon_reuses_the_tarball_without_recompiling() {
+/// A builder our users have: BuildKit (Docker >= 23, CircleCI) or the legacy one.
+#[derive(Clone, Copy, Debug)]
+enum Builder {
+    BuildKit,
+    Legacy,
+}
+
+impl Builder {
+    /// The environment that selects it (BuildKit is the default once `.ci/setup` ran).
+    fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Builder::BuildKit => &[("DOCKER_BUILDKIT", "1")],
+            Builder::Legacy => &[("DOCKER_BUILDKIT", "0")],
+        }
+    }
+
+    /// Makes the daemon as a fresh CI machine finds it for this builder: `images` gone, and
+    /// the builder's cache (BuildKit's own; the legacy builder's is its images).
+    fn forget(self, images: &[&str]) {
+        for image in images {
+            docker(&["rmi", "--force", image]);
+        }
+        match self {
+            Builder::BuildKit => {
+                assert!(docker(&["builder", "prune", "--all", "--force"]).status.success())
+            }
+            Builder::Legacy => {
+                docker(&["rmi", "--force", "web-build-stage:latest"]);
+                docker(&["image", "prune", "--force"]);
+            }
+        }
+    }
+}
+
+/// `Compiling CRATE` lines of a build's output.
+fn compiled(run: &crate::support::Run) -> Vec<String> {
+    run.output
+        .lines()
+        .filter_map(|l| l.split_once("Compiling ").map(|(_, c)| c.trim().to_owned()))
+        .collect()
+}
+
+/// CI's cache path under one builder: on a fresh daemon with only the tarball, `test`
+/// compiles nothing and saves nothing, `build` after it compiles the app crate once (and no
+/// test code), and an unchanged tree then builds nothing.
+fn the_tarball_serves_a_fresh_daemon(builder: Builder) {
     let _lock = docker_lock();
     let image = Image::unique("xtask-it-cache");
+    let deploy = Image::unique("xtask-it-cache-deploy");
+    let repository = deploy.0.trim_end_matches(":latest").to_owned();
+    let deployed = Image(format!("{repository}:cached"));
     let dir = TempDir::new("cache");
     let tarball = dir.path().join("docker").join("image.tar");
     let tar = tarball.to_str().unwrap();
+    let env = builder.env();
+    let test = || {
+        xtask_in(&crate::support::root(), &["test", "--image", &image.0, "--cache-file", tar], env)
+    };
+    let build = || {
+        let mut env = env.to_vec();
+        env.extend([("DEPLOY_IMAGE", repository.as_str()), ("CIRCLE_SHA1", "")]);
+        let args = ["build", "--tag", "cached", "--test-image", &image.0, "--cache-file", tar];
+        xtask_in(&crate::support::root(), &args, &env)
+    };
 
-    // First run: builds the image, runs the suite, writes the cache.
-    xtask(&["test", "--image", &image.0, "--cache-file", tar])
+    // A CI run: builds the image, runs the suite, writes the cache.
+    test()
         .assert_success()
         .assert_contains("test result: ok")
         .assert_contains("ok: web test suite passed");
@@ -32,22 +89,51 @@ fn builds_runs_saves_then_a_fresh_daemon_reuses_the_tarball_without_recompiling(
     assert!(!dir.path().join("docker").join("image.tar.partial").exists());
     let saved_at = modified(&tarball);
 
-    // A fresh CI machine: the daemon no longer holds the image or its build chain.
-    assert!(docker(&["rmi", &image.0]).status.success());
+    // The next CI run, on a fresh machine: the daemon holds no image of the project's build
+    // and the builder has no cache; only the tarball was restored.
+    builder.forget(&[&image.0, &deployed.0]);
     assert_eq!(image_id(&image.0), None);
-    let images = docker(&["images", "--all", "--no-trunc", "--quiet"]);
-    assert!(!String::from_utf8_lossy(&images.stdout).contains(&built));
-
-    let run = xtask(&["test", "--image", &image.0, "--cache-file", tar]);
+    let run = test();
     run.assert_success()
         .assert_contains("docker load")
         .assert_contains(&format!("--cache-from {}", image.0))
         .assert_contains("is up to date: not saved")
         .assert_contains("test result: ok")
-        .assert_lacks("Compiling ")
         .assert_lacks("docker save");
+    assert_eq!(
+        compiled(&run),
+        Vec::<String>::new(),
+        "{builder:?}: nothing compiled:\n{}",
+        run.output
+    );
     assert_eq!(image_id(&image.0).as_deref(), Some(built.as_str()), "same image, nothing rebuilt");
     assert_eq!(modified(&tarball), saved_at, "the cache file is not rewritten");
+
+    // The deploy image after it: the app crate, once; no test code.
+    let run = build();
+    run.assert_success().assert_lacks("cargo test");
+    let crates = compiled(&run);
+    assert_eq!(crates.len(), 1, "{builder:?}: {crates:?}\n{}", run.output);
+    assert!(crates[0].starts_with("web v"), "{crates:?}");
+
+    // Nothing changed: nothing is built again, and no image is replaced.
+    let run = build();
+    run.assert_success().assert_lacks("removed the previous");
+    assert_eq!(compiled(&run), Vec::<String>::new(), "{builder:?}:\n{}", run.output);
+    let run = test();
+    run.assert_success().assert_contains("not loaded").assert_contains("is up to date: not saved");
+    assert_eq!(compiled(&run), Vec::<String>::new(), "{builder:?}:\n{}", run.output);
+    drop(deployed);
+}
+
+#[test]
+fn buildkit_the_tarball_serves_a_fresh_daemon() {
+    the_tarball_serves_a_fresh_daemon(Builder::BuildKit);
+}
+
+#[test]
+fn legacy_builder_the_tarball_serves_a_fresh_daemon() {
+    the_tarball_serves_a_fresh_daemon(Builder::Legacy);
 }
 
 #[test]

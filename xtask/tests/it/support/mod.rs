@@ -7,6 +7,7 @@
 pub mod eb_fake;
 
 use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -167,6 +168,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A directory holding a `docker` that runs the real one except for `subcommand`, where
+/// it runs `instead` (a shell snippet).
+pub fn docker_shim(dir: &Path, subcommand: &str, instead: &str) -> String {
+    let real = duct::cmd!("sh", "-c", "command -v docker").read().unwrap();
+    let script = format!(
+        "#!/bin/sh\nfor arg in \"$@\"; do\n  if [ \"$arg\" = {subcommand} ]; then\n    {instead}\n  fi\ndone\nexec {real} \"$@\"\n"
+    );
+    let path = dir.join("docker");
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
+}
+
 /// The local test registry started by `.ci/registry`.
 pub struct Registry {
     pub addr: String,
@@ -191,7 +205,9 @@ pub fn registry() -> Registry {
 
 impl Registry {
     fn authorization(&self) -> String {
-        format!("Basic {}", base64(format!("{}:{}", self.username, self.password).as_bytes()))
+        use base64::Engine as _;
+        let pair = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
     }
 
     /// The digest of `path:tag` in the registry, `None` when it has no such manifest.
@@ -250,23 +266,6 @@ impl Registry {
         .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-}
-
-pub fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A port on 127.0.0.1 that nothing listens on.
@@ -444,19 +443,38 @@ pub struct World {
     pub image: String,
     pub secret: String,
     pub home: TempDir,
-    /// Last: fields drop in order, so the fake has removed its containers by then.
-    _images: Repository,
+    /// Last: fields drop in order, so the fake has removed its containers by then. `None`
+    /// for the shared prebuilt repository.
+    _images: Option<Repository>,
 }
 
 impl World {
+    /// A world whose deploys build and push to a repository of their own (removed at the
+    /// end): for tests of the build and push a deploy starts with. Take the Docker lock.
     pub fn new() -> World {
         let image = format!("{}/xtask-it/{}", registry().addr, unique("deploy"));
+        World::with_image(image.clone(), Some(Repository(image)))
+    }
+
+    /// A world whose deploys find their image already pushed (see [`prebuilt`]), so that
+    /// they build nothing and need no Docker lock: deploy only the tags `tags` names.
+    pub fn prebuilt(tags: &[&str]) -> World {
+        for tag in tags {
+            prebuilt(tag);
+        }
+        let repository = prebuilt(tags.first().copied().unwrap_or("v1"));
+        World::with_image(repository, None)
+    }
+
+    fn with_image(image: String, images: Option<Repository>) -> World {
         let bucket = Bucket::new();
         let fake = eb_fake::EbFake::start(eb_fake::Config {
             application: "acme-web".into(),
             bucket: bucket.name.clone(),
             s3: bucket.s3.clone(),
             update_takes: Duration::from_secs(1),
+            // Small pages, so that every deploy reads its events across several.
+            events_per_page: 2,
         });
         let port = closed_port();
         fake.add_environment(ENVIRONMENT, port);
@@ -464,10 +482,10 @@ impl World {
             bucket,
             fake,
             port,
-            image: image.clone(),
+            image,
             secret: unique("secret-key-value"),
             home: TempDir::new("deploy-home"),
-            _images: Repository(image),
+            _images: images,
         }
     }
 
@@ -492,17 +510,33 @@ impl World {
     }
 
     pub fn deploy_with(&self, args: &[&str], extra: &[(&'static str, String)]) -> Run {
+        self.deploy_in(&root(), args, extra)
+    }
+
+    /// `deploy ARGS` on the workspace at `project`, with `extra` environment variables.
+    pub fn deploy_in(
+        &self,
+        project: &Path,
+        args: &[&str],
+        extra: &[(&'static str, String)],
+    ) -> Run {
+        let env = self.env_with(extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut all = vec!["deploy"];
+        all.extend_from_slice(args);
+        let run = xtask_in(project, &all, &env);
+        self.assert_no_secret(&run.output);
+        run
+    }
+
+    /// This world's environment variables, with `extra` set over them.
+    pub fn env_with(&self, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
         let mut env = self.env();
         for (key, value) in extra {
             env.retain(|(k, _)| k != key);
             env.push((key, value.clone()));
         }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let mut all = vec!["deploy"];
-        all.extend_from_slice(args);
-        let run = xtask_in(&root(), &all, &env);
-        self.assert_no_secret(&run.output);
-        run
+        env
     }
 
     pub fn assert_no_secret(&self, text: &str) {
@@ -515,21 +549,163 @@ impl World {
     }
 }
 
-/// Starts the real xtask binary without waiting for it (for Ctrl-C tests).
-pub fn xtask_start(args: &[&str], env: &[(&str, &str)]) -> duct::Handle {
-    let mut expr = duct::cmd(env!("CARGO_BIN_EXE_xtask"), args).env("NO_COLOR", "1");
-    for (key, value) in env {
-        expr = expr.env(key, value);
+/// The repository of the deploy images built and pushed once per test run for the tests
+/// that deploy without testing the build (`World::prebuilt`): `REPOSITORY:tag` is in the test
+/// registry once this returns. Removed from the daemon and the registry when the run ends.
+pub fn prebuilt(tag: &str) -> String {
+    static REPOSITORY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let repository = REPOSITORY.get_or_init(|| {
+        extern "C" fn remove_prebuilt() {
+            let (Some(repository), Ok(built)) = (REPOSITORY.get(), BUILT.lock()) else { return };
+            let registry = registry();
+            for tag in built.iter() {
+                registry.delete(&repository[registry.addr.len() + 1..], tag);
+                docker(&["rmi", "--force", &format!("{repository}:{tag}")]);
+            }
+        }
+        // SAFETY: registers a plain function to run at exit; it only runs commands.
+        unsafe { libc::atexit(remove_prebuilt) };
+        format!("{}/xtask-it/{}", registry().addr, unique("prebuilt"))
+    });
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|t| t == tag) {
+        let _lock = docker_lock();
+        let registry = registry();
+        let home = TempDir::new("prebuilt-home");
+        xtask_in(
+            &root(),
+            &["build", "--push", "--no-cache", "--tag", tag],
+            &[
+                ("DEPLOY_IMAGE", repository),
+                ("REGISTRY_USERNAME", &registry.username),
+                ("REGISTRY_PASSWORD", &registry.password),
+                ("HOME", home.path().to_str().unwrap()),
+                ("CIRCLE_SHA1", ""),
+            ],
+        )
+        .assert_success();
+        built.push(tag.to_owned());
     }
-    expr.stderr_to_stdout().stdout_capture().unchecked().start().unwrap()
+    repository.clone()
 }
 
-/// Sends SIGINT (Ctrl-C) to a started command and returns its exit status and output.
-pub fn interrupt(handle: duct::Handle) -> (Option<i32>, String) {
-    for pid in handle.pids() {
-        // SAFETY: kill(2) on a child we started and have not reaped.
-        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+/// The real xtask, started the way a terminal starts a foreground job: in a process group
+/// of its own, so that a signal sent as a terminal sends Ctrl-C (to the whole group)
+/// reaches it and its children alike. Its output is collected as it comes.
+pub struct Started {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    started: std::time::Instant,
+}
+
+impl Started {
+    pub fn new(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let (reader, writer) = os_pipe::pipe().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .arg("--project-dir")
+            .arg(project)
+            .args(args)
+            .env_remove("TEST_IMAGE")
+            .env_remove("TEST_IMAGE_CACHE")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .process_group(0);
+        let child = command.spawn().unwrap();
+        // Our copies of the pipe's write end are gone with `command`.
+        drop(command);
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collected = std::sync::Arc::clone(&output);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(reader).lines() {
+                let Ok(line) = line else { break };
+                let mut output = collected.lock().unwrap();
+                output.push_str(&line);
+                output.push('\n');
+            }
+        });
+        Started { child, output, reader: Some(reader), started: std::time::Instant::now() }
     }
-    let output = handle.wait().unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until the output holds `needle` (panics with the output after `secs`).
+    pub fn wait_for(&self, needle: &str, secs: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while !self.output().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{needle:?} not seen in {secs}s; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` to the whole process group, as a terminal sends Ctrl-C (`SIGINT`).
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: kill(2) on the process group of a child we started and have not reaped.
+        let sent = unsafe { libc::kill(-(self.child.id() as i32), signal) };
+        assert_eq!(sent, 0, "kill(-{}, {signal})", self.child.id());
+    }
+
+    /// Waits for the command to end (panics after `secs`) and returns how it ended.
+    pub fn wait(mut self, secs: u64) -> Run {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running after {secs}s; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        Run { code: status.code(), output: self.output() }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A server on 127.0.0.1 that accepts every connection and never answers: a stalled AWS
+/// endpoint. Returns its URL.
+pub fn stalled_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    url
 }
