@@ -2,78 +2,173 @@
 //! in one run and printed as a table. Benchmarks, not tests: nothing here asserts a time.
 
 use std::fs::{self, File};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use crate::cmd::Cmd;
-use crate::docker::{self, docker};
+use crate::docker::{self, Builder, docker};
 use crate::{Context, flags};
 
 const SEED_IMAGE: &str = "xtask-bench-seed:latest";
 const OURS_IMAGE: &str = "xtask-bench-ours:latest";
+const DEPLOY_IMAGE: &str = "xtask-bench-deploy";
 
-/// The seed's literal sequence, and ours, each with its own cache tarball.
-struct Sides {
+/// The seed's literal sequence, and ours, each with its own cache tarball, under one
+/// builder.
+struct Sides<'a> {
+    builder: Builder,
     /// A copy of this binary, so that a rebuild during the benchmark cannot swap it.
-    xtask: PathBuf,
+    xtask: &'a Path,
     seed_tar: PathBuf,
     ours_tar: PathBuf,
-    log: File,
-    log_path: PathBuf,
+    log: &'a File,
+    log_path: &'a Path,
 }
 
-impl Sides {
-    /// Removes what the benchmark made but its log: two images, two tarballs of gigabytes
-    /// and the copy of the binary. A failure is a warning: the figures are printed by then.
+/// What one timed run took, and how many crates it compiled.
+struct Timed {
+    seconds: f64,
+    compiled: usize,
+}
+
+/// The figures of one builder.
+#[derive(Default)]
+struct Figures {
+    seed_fresh: Vec<f64>,
+    ours_fresh: Vec<f64>,
+    ours_fresh_compiled: Vec<usize>,
+    build_after: Vec<f64>,
+    build_after_compiled: Vec<usize>,
+    seed_warm: Vec<f64>,
+    ours_warm: Vec<f64>,
+    bare_warm: Vec<f64>,
+    tarball: u64,
+}
+
+impl Sides<'_> {
+    /// The seed: `docker load` if the tar exists; `docker build -t …`; `docker save`;
+    /// `docker run`: no `--cache-from`, a save on every run.
+    fn seed(&self, ctx: &Context) -> anyhow::Result<Timed> {
+        let started = Instant::now();
+        let mut compiled = 0;
+        if self.seed_tar.exists() {
+            compiled += self.logged(ctx, docker().args(["load", "-i"]).arg(&self.seed_tar))?;
+        }
+        let build = docker().args(["build", "-f", docker::DOCKERFILE, "--target", "test"]);
+        compiled += self.logged(ctx, build.args(["-t", SEED_IMAGE, "."]).dir(&ctx.root))?;
+        compiled +=
+            self.logged(ctx, docker().args(["save", SEED_IMAGE, "-o"]).arg(&self.seed_tar))?;
+        compiled +=
+            self.logged(ctx, docker().args(["run", "--rm", "--network", "none", SEED_IMAGE]))?;
+        Ok(Timed { seconds: started.elapsed().as_secs_f64(), compiled })
+    }
+
+    fn xtask(&self, ctx: &Context) -> Cmd {
+        Cmd::new(self.xtask).arg("--project-dir").arg(&ctx.root)
+    }
+
+    fn ours(&self, ctx: &Context) -> anyhow::Result<Timed> {
+        let test = self
+            .xtask(ctx)
+            .args(["test", "--image", OURS_IMAGE, "--cache-file"])
+            .arg(&self.ours_tar);
+        let started = Instant::now();
+        let compiled = self.logged(ctx, test)?;
+        Ok(Timed { seconds: started.elapsed().as_secs_f64(), compiled })
+    }
+
+    /// `cargo xtask build` after `ours` on a fresh daemon, as CI's build job runs it.
+    fn build_after(&self, ctx: &Context) -> anyhow::Result<Timed> {
+        let build = self
+            .xtask(ctx)
+            .args(["build", "--tag", "bench", "--test-image", OURS_IMAGE, "--cache-file"])
+            .arg(&self.ours_tar)
+            .env("DEPLOY_IMAGE", DEPLOY_IMAGE);
+        let started = Instant::now();
+        let compiled = self.logged(ctx, build)?;
+        Ok(Timed { seconds: started.elapsed().as_secs_f64(), compiled })
+    }
+
+    fn bare_run(&self, ctx: &Context) -> anyhow::Result<Timed> {
+        let started = Instant::now();
+        self.logged(ctx, docker().args(["run", "--rm", "--network", "none", OURS_IMAGE]))?;
+        Ok(Timed { seconds: started.elapsed().as_secs_f64(), compiled: 0 })
+    }
+
+    /// Runs `cmd` under this builder, its output appended to the log; returns how many
+    /// crates it compiled.
+    fn logged(&self, ctx: &Context, cmd: Cmd) -> anyhow::Result<usize> {
+        let cmd =
+            cmd.env("DOCKER_BUILDKIT", if self.builder == Builder::Legacy { "0" } else { "1" });
+        ctx.ui.echo(&cmd);
+        let output = cmd.read_output(ctx)?;
+        let mut log = self.log;
+        log.write_all(&output.stdout).and_then(|()| log.write_all(&output.stderr))?;
+        cmd.check(&output).with_context(|| format!("see {}", self.log_path.display()))?;
+        let text = [output.stdout, output.stderr].concat();
+        Ok(String::from_utf8_lossy(&text).lines().filter(|l| l.contains("Compiling ")).count())
+    }
+
+    /// The whole sequence under this builder: each side once to make its tarball, then
+    /// fresh and warm rounds, the two sides alternating which goes first (so that neither
+    /// always finds the page cache warmed, or cooled, by the other).
+    fn measure(&self, ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Result<Figures> {
+        let builder = self.builder;
+        ctx.ui.step(format_args!("{builder:?}: prepare: each side runs once, for its tarball"));
+        forget_build_cache(ctx)?;
+        self.seed(ctx)?;
+        self.ours(ctx)?;
+        let mut figures = Figures::default();
+        for round in 1..=flags.fresh_rounds {
+            ctx.ui
+                .step(format_args!("{builder:?}: (a) fresh daemon + cache tarball, round {round}"));
+            for seed_first in [round % 2 == 0, round % 2 == 1] {
+                forget_build_cache(ctx)?;
+                if seed_first {
+                    figures.seed_fresh.push(report(ctx, "seed", self.seed(ctx)?));
+                } else {
+                    let ours = self.ours(ctx)?;
+                    figures.ours_fresh_compiled.push(ours.compiled);
+                    figures.ours_fresh.push(report(ctx, "ours", ours));
+                    let build = self.build_after(ctx)?;
+                    figures.build_after_compiled.push(build.compiled);
+                    figures.build_after.push(report(ctx, "then cargo xtask build", build));
+                }
+            }
+        }
+        ctx.ui.step(format_args!("{builder:?}: (b) the daemon already holds the image"));
+        self.ours(ctx)?;
+        for round in 1..=flags.warm_rounds {
+            ctx.ui.info(format_args!("round {round}"));
+            for seed_first in [round % 2 == 0, round % 2 == 1] {
+                if seed_first {
+                    figures.seed_warm.push(report(ctx, "seed", self.seed(ctx)?));
+                } else {
+                    figures.ours_warm.push(report(ctx, "ours", self.ours(ctx)?));
+                }
+            }
+            figures.bare_warm.push(report(ctx, "bare docker run --rm", self.bare_run(ctx)?));
+        }
+        figures.tarball = fs::metadata(&self.ours_tar).map(|m| m.len()).unwrap_or(0);
+        Ok(figures)
+    }
+
+    /// Removes what the benchmark made of this builder: images and the tarballs of
+    /// gigabytes. A failure is a warning: the figures are printed by then.
     fn clean_up(&self, ctx: &Context) {
-        ctx.ui.step("remove the benchmark's images and tarballs (the log stays)");
-        for image in [SEED_IMAGE, OURS_IMAGE] {
+        for image in [SEED_IMAGE, OURS_IMAGE, &format!("{DEPLOY_IMAGE}:bench")] {
             if let Err(err) = docker().args(["image", "rm", image]).read(ctx) {
                 ctx.ui.warn(format_args!("cannot remove {image}: {err:#}"));
             }
         }
-        for file in [&self.seed_tar, &self.ours_tar, &self.xtask] {
+        for file in [&self.seed_tar, &self.ours_tar] {
             if let Err(err) = fs::remove_file(file) {
                 ctx.ui.warn(format_args!("cannot remove {}: {err}", file.display()));
             }
         }
-    }
-
-    /// The seed: `docker load` if the tar exists; `docker build -t …`; `docker save`;
-    /// `docker run`: no `--cache-from`, a save on every run.
-    fn seed(&self, ctx: &Context) -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        if self.seed_tar.exists() {
-            self.logged(ctx, docker().args(["load", "-i"]).arg(&self.seed_tar))?;
-        }
-        let build = docker().args(["build", "-f", docker::DOCKERFILE, "--target", "test"]);
-        self.logged(ctx, build.args(["-t", SEED_IMAGE, "."]).dir(&ctx.root))?;
-        self.logged(ctx, docker().args(["save", SEED_IMAGE, "-o"]).arg(&self.seed_tar))?;
-        self.logged(ctx, docker().args(["run", "--rm", "--network", "none", SEED_IMAGE]))?;
-        Ok(started.elapsed())
-    }
-
-    fn ours(&self, ctx: &Context) -> anyhow::Result<Duration> {
-        let test = Cmd::new(&self.xtask)
-            .arg("--project-dir")
-            .arg(&ctx.root)
-            .args(["test", "--image", OURS_IMAGE, "--cache-file"])
-            .arg(&self.ours_tar);
-        let started = Instant::now();
-        self.logged(ctx, test)?;
-        Ok(started.elapsed())
-    }
-
-    fn bare_run(&self, ctx: &Context) -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        self.logged(ctx, docker().args(["run", "--rm", "--network", "none", OURS_IMAGE]))?;
-        Ok(started.elapsed())
-    }
-
-    fn logged(&self, ctx: &Context, cmd: Cmd) -> anyhow::Result<()> {
-        cmd.run_logged(ctx, &self.log).with_context(|| format!("see {}", self.log_path.display()))
     }
 }
 
@@ -88,96 +183,71 @@ pub fn forget_build_cache(ctx: &Context) -> anyhow::Result<()> {
 }
 
 pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Result<()> {
-    docker::preflight(ctx)?;
+    let engine = docker::preflight(ctx)?;
     let dir = ctx.root.join("target").join("bench");
     fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let log_path = dir.join("test-cache.log");
+    let log = File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
     let xtask = dir.join("xtask-under-test");
     fs::copy(std::env::current_exe().context("find the xtask binary")?, &xtask)
         .with_context(|| format!("copy the xtask binary to {}", xtask.display()))?;
-    let sides = Sides {
-        xtask,
-        seed_tar: dir.join("seed-image.tar"),
-        ours_tar: dir.join("ours-image.tar"),
-        log: File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?,
-        log_path,
-    };
     ctx.ui.step(format_args!(
         "benchmark: seed sequence vs cargo xtask test (commands' output: {})",
-        sides.log_path.display()
+        log_path.display()
     ));
-    ctx.ui.info("prepare: each side runs once, so each has its cache tarball of this tree");
-    sides.seed(ctx)?;
-    sides.ours(ctx)?;
-
-    let (mut seed_fresh, mut ours_fresh) = (Vec::new(), Vec::new());
-    // The sides alternate which goes first, so that neither always finds the machine's
-    // page cache warmed (or cooled) by the other.
-    for round in 1..=flags.fresh_rounds {
-        ctx.ui.step(format_args!("(a) fresh daemon + cache tarball, round {round}"));
-        for seed_first in [round % 2 == 0, round % 2 == 1] {
-            forget_build_cache(ctx)?;
-            if seed_first {
-                seed_fresh.push(report(ctx, "seed", sides.seed(ctx)?));
-            } else {
-                ours_fresh.push(report(ctx, "ours", sides.ours(ctx)?));
-            }
-        }
+    let mut builders = vec![Builder::Legacy];
+    if engine.builder == Builder::BuildKit {
+        builders.insert(0, Builder::BuildKit);
+    } else {
+        ctx.ui.warn("no buildx plugin: BuildKit is not measured (run .ci/setup)");
     }
-
-    ctx.ui.step("(b) the daemon already holds the image");
-    sides.ours(ctx)?;
-    let (mut seed_warm, mut ours_warm, mut bare_warm) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=flags.warm_rounds {
-        ctx.ui.info(format_args!("round {round}"));
-        for seed_first in [round % 2 == 0, round % 2 == 1] {
-            if seed_first {
-                seed_warm.push(report(ctx, "seed", sides.seed(ctx)?));
-            } else {
-                ours_warm.push(report(ctx, "ours", sides.ours(ctx)?));
-            }
-        }
-        bare_warm.push(report(ctx, "bare docker run --rm", sides.bare_run(ctx)?));
+    let mut results = Vec::new();
+    for builder in builders {
+        let name = format!("{builder:?}").to_lowercase();
+        let sides = Sides {
+            builder,
+            xtask: &xtask,
+            seed_tar: dir.join(format!("seed-{name}.tar")),
+            ours_tar: dir.join(format!("ours-{name}.tar")),
+            log: &log,
+            log_path: &log_path,
+        };
+        let figures = sides.measure(ctx, flags);
+        sides.clean_up(ctx);
+        results.push((builder, figures?));
     }
+    let _ = fs::remove_file(&xtask);
 
-    let (seed_a, ours_a) = (median(&seed_fresh), median(&ours_fresh));
-    let (seed_b, ours_b, bare_b) = (median(&seed_warm), median(&ours_warm), median(&bare_warm));
     println!();
     println!(
-        "{:<40} {:>10} {:>10} {:>8} {:>8}",
-        "scenario (median seconds)", "baseline", "ours", "ratio", "target"
+        "{:<9} {:<40} {:>9} {:>9} {:>7} {:>8}",
+        "builder", "scenario (median seconds)", "baseline", "ours", "ratio", "target"
     );
-    println!(
-        "{:<40} {:>10.2} {:>10.2} {:>8.2} {:>8}",
-        "(a) fresh daemon + tarball vs seed",
-        seed_a,
-        ours_a,
-        ours_a / seed_a,
-        "<= 0.35"
-    );
-    println!(
-        "{:<40} {:>10.2} {:>10.2} {:>8.2} {:>8}",
-        "(b) daemon holds image vs seed",
-        seed_b,
-        ours_b,
-        ours_b / seed_b,
-        ""
-    );
-    println!(
-        "{:<40} {:>10.2} {:>10.2} {:>8.2} {:>8}",
-        "(b) vs bare `docker run --rm`",
-        bare_b,
-        ours_b,
-        ours_b / bare_b,
-        "<= 1.30"
-    );
-    println!(
-        "cache tarball: {} (rounds: {} fresh, {} warm)",
-        fs::metadata(&sides.ours_tar).map(|m| crate::ui::human_bytes(m.len())).unwrap_or_default(),
-        flags.fresh_rounds,
-        flags.warm_rounds
-    );
-    sides.clean_up(ctx);
+    for (builder, f) in &results {
+        let row = |scenario: &str, baseline: f64, ours: f64, target: &str| {
+            println!(
+                "{:<9} {scenario:<40} {baseline:>9.2} {ours:>9.2} {:>7.2} {target:>8}",
+                format!("{builder:?}"),
+                ours / baseline
+            );
+        };
+        let (seed_a, ours_a) = (median(&f.seed_fresh), median(&f.ours_fresh));
+        let (seed_b, ours_b, bare_b) =
+            (median(&f.seed_warm), median(&f.ours_warm), median(&f.bare_warm));
+        row("(a) fresh daemon + tarball vs seed", seed_a, ours_a, "<= 0.35");
+        row("(b) daemon holds image vs seed", seed_b, ours_b, "");
+        row("(b) vs bare `docker run --rm`", bare_b, ours_b, "<= 1.30");
+        println!(
+            "{:<9} (a) crates compiled by test: {:?} (target 0); by build after it: {:?} in \
+             {:.1}s (target 1); tarball {}",
+            format!("{builder:?}"),
+            f.ours_fresh_compiled,
+            f.build_after_compiled,
+            median(&f.build_after),
+            crate::ui::human_bytes(f.tarball),
+        );
+    }
+    println!("rounds: {} fresh, {} warm", flags.fresh_rounds, flags.warm_rounds);
     Ok(())
 }
 
@@ -285,9 +355,9 @@ fn start_until_healthy(ctx: &Context, image: &str) -> anyhow::Result<(f64, f64)>
     Ok((returned.as_secs_f64() * 1000.0, answered.as_secs_f64() * 1000.0))
 }
 
-fn report(ctx: &Context, side: &str, took: Duration) -> f64 {
-    ctx.ui.info(format_args!("{side}: {:.2}s", took.as_secs_f64()));
-    took.as_secs_f64()
+fn report(ctx: &Context, side: &str, took: Timed) -> f64 {
+    ctx.ui.info(format_args!("{side}: {:.2}s, {} crates compiled", took.seconds, took.compiled));
+    took.seconds
 }
 
 fn remove_dir(dir: &Path) -> anyhow::Result<()> {

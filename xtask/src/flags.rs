@@ -262,9 +262,10 @@ pub enum Versions {
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
-    /// The seed's `docker load/build/save/run` against `cargo xtask test`, on a fresh daemon
-    /// with a cache tarball and on a daemon that already holds the image. It removes this
-    /// project's build-cache images from the daemon to simulate a fresh CI machine.
+    /// The seed's `docker load/build/save/run` against `cargo xtask test`, under BuildKit and
+    /// the legacy builder, on a fresh daemon with a cache tarball (then `cargo xtask build`)
+    /// and on a daemon that already holds the image. It removes this project's images and
+    /// prunes the builder's cache to simulate a fresh CI machine.
     TestCache(BenchTestCache),
     /// The deploy image: size, and `docker run` to the first 200 on /health
     Image(BenchImage),

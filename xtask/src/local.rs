@@ -250,24 +250,16 @@ impl Release {
     }
 
     /// Runs this release beside the current one on its port, and stops the current one
-    /// once this one answers its health path. On failure this one is removed and the
-    /// current one keeps serving. Returns the version `/health` reports.
+    /// once this one answers its health path. On failure (or Ctrl-C) this one is removed and
+    /// the current one keeps serving; with none, the proxy and the network go too. Returns
+    /// the version `/health` reports.
     pub fn start(&self, ctx: &Context) -> anyhow::Result<String> {
         let port = self.names.port;
-        ctx.ui.step(format_args!("start {} on 127.0.0.1:{port}", self.dockerrun.image));
-        self.prepare_dirs()?;
-        ensure_network(ctx, &self.names)?;
-        if self.front_state(ctx)? != FrontState::Current {
-            let _ = docker().args(["rm", "--force", &self.names.front]).read_output(ctx)?;
-            self.check_port_free()?;
-            self.front_cmd().run_quiet(ctx).context("start the local proxy")?;
-        }
-        let previous = releases(ctx, &self.names)?;
         let image = &self.dockerrun.image;
-        self.release_cmd()
-            .run_quiet(ctx)
-            .with_context(|| format!("start the release container of {image}"))?;
-        let version = match self.wait_healthy(ctx) {
+        ctx.ui.step(format_args!("start {image} on 127.0.0.1:{port}"));
+        self.prepare_dirs()?;
+        let previous = releases(ctx, &self.names)?;
+        let version = match self.start_beside(ctx) {
             Ok(version) => version,
             Err(err) => {
                 let cleanup = ctx.without_interrupt();
@@ -290,6 +282,22 @@ impl Release {
             "{image} answers on http://127.0.0.1:{port}/ (version {version})"
         ));
         Ok(version)
+    }
+
+    /// The network, the proxy (unless it already forwards to this release's port), this
+    /// release's container, and its health check.
+    fn start_beside(&self, ctx: &Context) -> anyhow::Result<String> {
+        ensure_network(ctx, &self.names)?;
+        if self.front_state(ctx)? != FrontState::Current {
+            let _ = docker().args(["rm", "--force", &self.names.front]).read_output(ctx)?;
+            self.check_port_free()?;
+            self.front_cmd().run_quiet(ctx).context("start the local proxy")?;
+        }
+        let image = &self.dockerrun.image;
+        self.release_cmd()
+            .run_quiet(ctx)
+            .with_context(|| format!("start the release container of {image}"))?;
+        self.wait_healthy(ctx)
     }
 
     fn prepare_dirs(&self) -> anyhow::Result<()> {

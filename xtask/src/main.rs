@@ -14,6 +14,11 @@ fn main() -> ExitCode {
     match run(flags, ui.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if xtask::exit_code(&err) == xtask::exit::INTERRUPTED {
+                // Children that got the same Ctrl-C (and theirs: docker's buildx plugin)
+                // finish printing first, so that the last line of the log is ours.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
             ui.error(&err);
             ExitCode::from(u8::try_from(xtask::exit_code(&err)).unwrap_or(1))
         }

@@ -510,9 +510,11 @@ fn the_web_app_answers_abuse_with_4xx_and_drains_on_sigterm() {
                 (0..25)
                     .map(|i| {
                         let request = match (n + i) % 3 {
-                            0 => b"BREW /coffee HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-                            1 => b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-                            _ => b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+                            // `Connection: close`: the answer ends the exchange, so the
+                            // next request need not wait out a kept-alive connection.
+                            0 => b"BREW /coffee HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+                            1 => b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+                            _ => b"POST /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
                         };
                         status_of(&raw(&addr, &request))
                     })

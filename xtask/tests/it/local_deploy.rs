@@ -295,7 +295,13 @@ fn ctrl_c_during_the_health_wait_removes_the_new_release_and_exits_130() {
     fs::write(&options, text).unwrap();
     let started = local.start("never-healthy");
     started.wait_for(&format!("on 127.0.0.1:{}", local.port), 600);
-    std::thread::sleep(Duration::from_secs(2));
+    // The health wait begins once the release container runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !local.releases().iter().any(|r| r.contains("-release-")) {
+        assert!(std::time::Instant::now() < deadline, "no release started:\n{}", started.output());
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_secs(1));
     started.signal_group(libc::SIGINT);
     let run = started.wait(60);
     assert_eq!(run.code, Some(130), "{}", run.output);
