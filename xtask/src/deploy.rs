@@ -325,7 +325,8 @@ impl Plan {
                     VERSION_VISIBLE_WITHIN.as_secs()
                 );
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            wait::pause(ctx, Duration::from_secs(1), "waiting for the version to be listed")
+                .await?;
         }
         ctx.ui.info(format_args!("created version {label}"));
         Ok(())

@@ -79,7 +79,8 @@ impl Update<'_> {
                         "{environment} turned busy before our update (another deploy?): waiting \
                          for it to be Ready again"
                     ));
-                    tokio::time::sleep(pace.every.min(deadline.remaining())).await;
+                    let again = pace.every.min(deadline.remaining());
+                    wait::pause(ctx, again, "waiting for the environment to be Ready").await?;
                 }
                 Err(err) => return Err(err),
             }

@@ -409,6 +409,8 @@ pub async fn until_done(
         }
         let verdict = judge.snapshot(&now, started.elapsed());
         if let Some(end) = judge.window_end() {
+            // Causes when the window opens, and whenever health changes within it.
+            let ask_causes = (!window_said || health_changed) && verdict == Verdict::Waiting;
             if !window_said {
                 ctx.ui.info(format_args!(
                     "{} runs {}, health {}: waiting up to {}s for it to recover",
@@ -419,7 +421,7 @@ pub async fn until_done(
                 ));
                 window_said = true;
             }
-            if health_changed && verdict == Verdict::Waiting {
+            if ask_causes {
                 causes = health_causes(ctx, clients, follow.environment, deadline).await?;
                 for cause in &causes {
                     ctx.ui.info(format_args!("  cause: {cause}"));
@@ -506,9 +508,9 @@ pub async fn health_causes(
     }
 }
 
-/// Sleeps `every` in small steps, returning early with an error on Ctrl-C: Elastic
-/// Beanstalk goes on without us, and the message says how to follow it.
-async fn pause(ctx: &Context, every: Duration, during: &str) -> anyhow::Result<()> {
+/// Sleeps `every`, returning early with an error on Ctrl-C: Elastic Beanstalk goes on
+/// without us, and the message says how to follow it.
+pub async fn pause(ctx: &Context, every: Duration, during: &str) -> anyhow::Result<()> {
     tokio::select! {
         () = tokio::time::sleep(every) => Ok(()),
         () = ctx.interrupt.signalled() => Err(Interrupted { during: during.to_owned() }.into()),
