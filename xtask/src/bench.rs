@@ -2,7 +2,7 @@
 //! in one run and printed as a table. Benchmarks, not tests: nothing here asserts a time.
 
 use std::fs::{self, File};
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -98,18 +98,20 @@ impl Sides<'_> {
         Ok(Timed { seconds: started.elapsed().as_secs_f64(), compiled: 0 })
     }
 
-    /// Runs `cmd` under this builder, its output appended to the log; returns how many
-    /// crates it compiled.
+    /// Runs `cmd` under this builder, its output streamed into the log (so that it can be
+    /// followed); returns how many crates it compiled.
     fn logged(&self, ctx: &Context, cmd: Cmd) -> anyhow::Result<usize> {
         let cmd =
             cmd.env("DOCKER_BUILDKIT", if self.builder == Builder::Legacy { "0" } else { "1" });
-        ctx.ui.echo(&cmd);
-        let output = cmd.read_output(ctx)?;
-        let mut log = self.log;
-        log.write_all(&output.stdout).and_then(|()| log.write_all(&output.stderr))?;
-        cmd.check(&output).with_context(|| format!("see {}", self.log_path.display()))?;
-        let text = [output.stdout, output.stderr].concat();
-        Ok(String::from_utf8_lossy(&text).lines().filter(|l| l.contains("Compiling ")).count())
+        let from = self.log.metadata().map(|m| m.len()).unwrap_or(0);
+        cmd.run_logged(ctx, self.log)
+            .with_context(|| format!("see {}", self.log_path.display()))?;
+        let mut written = Vec::new();
+        let mut log = File::open(self.log_path)?;
+        log.seek(SeekFrom::Start(from))?;
+        log.read_to_end(&mut written)?;
+        let written = String::from_utf8_lossy(&written);
+        Ok(written.lines().filter(|l| l.contains("Compiling ")).count())
     }
 
     /// The whole sequence under this builder: each side once to make its tarball, then

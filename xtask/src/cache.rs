@@ -1,9 +1,12 @@
 //! The test-image cache tarball that CI keeps between runs (`docker save` / `docker load`).
 //!
-//! The image ID inside a tarball is read from its `manifest.json` by seeking over the layers
-//! (milliseconds, even for gigabytes), so the cache is loaded only when the daemon lacks
-//! that image and saved only when the build produced a different one. A save goes to a
-//! temporary file renamed into place, so an interrupted save never harms the previous cache.
+//! The image ID and layers inside a tarball are read from its `manifest.json` and image
+//! config by seeking over the layers (milliseconds, even for gigabytes), so the cache is
+//! loaded only when the daemon lacks those layers and saved only when the build produced
+//! other ones. Layers, not IDs: BuildKit may give the very same layers a new image ID (their
+//! history's times come from whichever build cached them), and saving 1.4 GB again for that
+//! would make every such run pay a save, and the next a load. A save goes to a temporary
+//! file renamed into place, so an interrupted save never harms the previous cache.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
@@ -27,6 +30,8 @@ pub enum Cached {
     Image {
         id: String,
         tags: Vec<String>,
+        /// The image's layers (`rootfs.diff_ids` of its config), bottom first.
+        layers: Vec<String>,
     },
     /// Something that cannot be used: truncated, not a tar, unreadable. The reason says which.
     Unusable(String),
@@ -40,6 +45,17 @@ struct ManifestEntry {
     repo_tags: Option<Vec<String>>,
 }
 
+/// The part of an image config we read.
+#[derive(Deserialize)]
+struct ImageConfig {
+    rootfs: RootFs,
+}
+
+#[derive(Deserialize)]
+struct RootFs {
+    diff_ids: Vec<String>,
+}
+
 /// Reads which image a tarball holds, without reading its layers.
 pub fn inspect(path: &Path) -> Cached {
     let file = match File::open(path) {
@@ -47,13 +63,15 @@ pub fn inspect(path: &Path) -> Cached {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Cached::Missing,
         Err(err) => return Cached::Unusable(format!("cannot open it: {err}")),
     };
-    match read_manifest(file) {
-        Ok((id, tags)) => Cached::Image { id, tags },
-        Err(err) => Cached::Unusable(format!("{err:#}")),
-    }
+    let read = read_manifest(file).and_then(|(id, tags, config)| {
+        let layers = read_layers(path, &config)?;
+        Ok(Cached::Image { id, tags, layers })
+    });
+    read.unwrap_or_else(|err| Cached::Unusable(format!("{err:#}")))
 }
 
-fn read_manifest(file: File) -> anyhow::Result<(String, Vec<String>)> {
+/// The image's ID, tags, and the path of its config in the tarball.
+fn read_manifest(file: File) -> anyhow::Result<(String, Vec<String>, String)> {
     let size = file.metadata()?.len();
     let mut archive = tar::Archive::new(file);
     let mut end_of_entries = 0;
@@ -77,12 +95,30 @@ fn read_manifest(file: File) -> anyhow::Result<(String, Vec<String>)> {
         if end_of_entries > size {
             bail!("it is truncated ({size} bytes)");
         }
-        return Ok((format!("sha256:{hex}"), only.repo_tags.clone().unwrap_or_default()));
+        let tags = only.repo_tags.clone().unwrap_or_default();
+        return Ok((format!("sha256:{hex}"), tags, only.config.clone()));
     }
     if end_of_entries > size {
         bail!("it is truncated ({size} bytes)");
     }
     bail!("it has no manifest.json (not a `docker save` tarball, or truncated)")
+}
+
+/// The `rootfs.diff_ids` of the image config at `config` in the tarball at `path`.
+fn read_layers(path: &Path, config: &str) -> anyhow::Result<Vec<String>> {
+    let mut archive = tar::Archive::new(File::open(path)?);
+    for entry in archive.entries_with_seek().context("not a tar archive")? {
+        let mut entry = entry.context("not a valid tar archive")?;
+        if entry.path().ok().as_deref() != Some(Path::new(config)) {
+            continue;
+        }
+        let mut json = String::new();
+        entry.read_to_string(&mut json).with_context(|| format!("cannot read {config}"))?;
+        let config: ImageConfig =
+            serde_json::from_str(&json).with_context(|| format!("{config} is no image config"))?;
+        return Ok(config.rootfs.diff_ids);
+    }
+    bail!("it has no {config}, which its manifest.json names (truncated?)")
 }
 
 /// `docker load` from `path`, fed through a pipe so that progress can be shown.
@@ -234,12 +270,13 @@ impl Drop for Partial {
     }
 }
 
-/// Makes the daemon hold the image the cache tarball holds, loading it only when the daemon
-/// lacks it, and returns that image's ID. A missing or unusable cache is never an error:
-/// it is reported, the image is built from scratch, and the next save replaces the file.
-pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option<String>> {
+/// Makes the daemon hold the layers the cache tarball holds, loading it only when the
+/// daemon's `image` has other ones, and returns those layers. A missing or unusable cache is
+/// never an error: it is reported, the image is built from scratch, and the next save
+/// replaces the file.
+pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option<Vec<String>>> {
     ctx.ui.step(format_args!("restore the test image cache {}", path.display()));
-    let (id, tags) = match inspect(path) {
+    let (id, tags, layers) = match inspect(path) {
         Cached::Missing => {
             ctx.ui.info("no cache file yet: building without it");
             return Ok(None);
@@ -251,7 +288,7 @@ pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option
             ));
             return Ok(None);
         }
-        Cached::Image { id, tags } => (id, tags),
+        Cached::Image { id, tags, layers } => (id, tags, layers),
     };
     if !tags.iter().any(|tag| tag == image) {
         ctx.ui.warn(format_args!(
@@ -261,15 +298,15 @@ pub fn restore(ctx: &Context, path: &Path, image: &str) -> anyhow::Result<Option
         ));
         return Ok(None);
     }
-    if docker::image_id(ctx, image)?.as_deref() == Some(id.as_str()) {
+    if docker::image_layers(ctx, image)?.as_ref() == Some(&layers) {
         ctx.ui.info(format_args!(
-            "the daemon already holds {image} ({}): not loaded",
+            "the daemon already holds {image} with these layers (cache {}): not loaded",
             docker::short_id(&id)
         ));
-        return Ok(Some(id));
+        return Ok(Some(layers));
     }
     match load(ctx, path) {
-        Ok(()) => Ok(Some(id)),
+        Ok(()) => Ok(Some(layers)),
         Err(err) if err.is::<Interrupted>() => Err(err),
         Err(err) => {
             ctx.ui.warn(format_args!(
@@ -306,15 +343,23 @@ mod tests {
     const ID: &str = "e0fa757d059452c74806b41b84dd322ab21fafe5e6f1c4a50a532091707da360";
 
     #[test]
-    fn reads_the_image_id_of_a_docker_save_tarball() {
+    fn reads_the_image_id_and_layers_of_a_docker_save_tarball() {
         let manifest =
             format!(r#"[{{"Config":"{ID}.json","RepoTags":["web-test:latest"],"Layers":[]}}]"#);
-        let bytes =
-            tarball(&[("abc/layer.tar", &[0; 4096]), ("manifest.json", manifest.as_bytes())]);
+        let config = r#"{"architecture":"amd64","rootfs":{"type":"layers","diff_ids":["sha256:aa","sha256:bb"]}}"#;
+        let bytes = tarball(&[
+            ("abc/layer.tar", &[0; 4096]),
+            (&format!("{ID}.json"), config.as_bytes()),
+            ("manifest.json", manifest.as_bytes()),
+        ]);
         let path = write_temp("good.tar", &bytes);
         assert_eq!(
             inspect(&path),
-            Cached::Image { id: format!("sha256:{ID}"), tags: vec!["web-test:latest".into()] }
+            Cached::Image {
+                id: format!("sha256:{ID}"),
+                tags: vec!["web-test:latest".into()],
+                layers: vec!["sha256:aa".into(), "sha256:bb".into()],
+            }
         );
         fs::remove_file(path).unwrap();
     }
@@ -322,10 +367,20 @@ mod tests {
     #[test]
     fn reads_the_oci_layout_of_newer_docker() {
         let manifest = format!(r#"[{{"Config":"blobs/sha256/{ID}","RepoTags":null,"Layers":[]}}]"#);
-        let path = write_temp("oci.tar", &tarball(&[("manifest.json", manifest.as_bytes())]));
+        let config = r#"{"rootfs":{"type":"layers","diff_ids":["sha256:cc"]}}"#;
+        let blob = format!("blobs/sha256/{ID}");
+        let files = [(blob.as_str(), config.as_bytes()), ("manifest.json", manifest.as_bytes())];
+        let path = write_temp("oci.tar", &tarball(&files));
+        assert!(matches!(
+            inspect(&path),
+            Cached::Image { id, tags, layers } if id.ends_with(ID) && tags.is_empty() && layers == ["sha256:cc"]
+        ));
+        let without_config =
+            write_temp("no-config.tar", &tarball(&[("manifest.json", manifest.as_bytes())]));
         assert!(
-            matches!(inspect(&path), Cached::Image { id, tags } if id.ends_with(ID) && tags.is_empty())
+            matches!(inspect(&without_config), Cached::Unusable(why) if why.contains("no blobs/sha256/"))
         );
+        fs::remove_file(without_config).unwrap();
         fs::remove_file(path).unwrap();
     }
 

@@ -182,7 +182,12 @@ impl Plan {
             self.auth_key
         ));
         if let Some(bundle) = &bundle {
-            ui.info(format_args!("upload the rendered Dockerrun: s3://{bucket}/{}", bundle.key));
+            // Its digest depends on the bucket it names: unknown until CreateStorageLocation.
+            let key = match &self.bucket {
+                Some(_) => bundle.key.clone(),
+                None => bundle.key.replace(&bundle.digest, "<SHA-256 of the bundle>"),
+            };
+            ui.info(format_args!("upload the rendered Dockerrun: s3://{bucket}/{key}"));
             for line in String::from_utf8_lossy(&bundle.bytes).lines() {
                 ui.info(format_args!("  {line}"));
             }

@@ -81,6 +81,19 @@ pub fn image_id(ctx: &Context, image: &str) -> anyhow::Result<Option<String>> {
     Ok(ids.lines().next().map(str::to_owned))
 }
 
+/// The layers (`RootFS.Layers`, bottom first) of `image` in the daemon, or `None` when it
+/// has no such image.
+pub fn image_layers(ctx: &Context, image: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let inspect = docker().args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", image]);
+    let output = inspect.read_output(ctx)?;
+    if !output.status.success() {
+        return Ok(None);
+    }
+    let layers = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("docker reported no layer list for {image}"))?;
+    Ok(Some(layers))
+}
+
 /// The first 12 hex digits of an image ID, as `docker images` shows it.
 pub fn short_id(id: &str) -> &str {
     let hex = id.trim_start_matches("sha256:");
@@ -177,8 +190,8 @@ impl Build {
     /// Runs the build, its output shown (or, `quiet`, only when it fails), then removes the
     /// image the tag named before when the build replaced it: that image is no build cache
     /// any more (see [`cache_sources`]), and would otherwise stay behind, untagged, after
-    /// every source change. Returns the ID of the image built.
-    pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<String> {
+    /// every source change.
+    pub fn run(&self, ctx: &Context, engine: &Engine, quiet: bool) -> anyhow::Result<()> {
         let before = image_id(ctx, &self.tag)?;
         let cmd = self.cmd(&ctx.root, engine.builder)?;
         if quiet {
@@ -197,7 +210,7 @@ impl Build {
                 ctx.ui.info(format_args!("removed the previous {} ({})", self.tag, short_id(&old)));
             }
         }
-        Ok(built)
+        Ok(())
     }
 }
 

@@ -82,10 +82,10 @@ fn the_tarball_serves_a_fresh_daemon(builder: Builder) {
         .assert_contains("test result: ok")
         .assert_contains("ok: web test suite passed");
     let built = image_id(&image.0).expect("the test image exists after a run");
-    assert_eq!(
+    assert!(matches!(
         cache::inspect(&tarball),
-        Cached::Image { id: built.clone(), tags: vec![image.0.clone()] }
-    );
+        Cached::Image { id, tags, .. } if id == built && tags == [image.0.clone()]
+    ));
     assert!(!dir.path().join("docker").join("image.tar.partial").exists());
     let saved_at = modified(&tarball);
 
@@ -121,7 +121,10 @@ fn the_tarball_serves_a_fresh_daemon(builder: Builder) {
     run.assert_success().assert_lacks("removed the previous");
     assert_eq!(compiled(&run), Vec::<String>::new(), "{builder:?}:\n{}", run.output);
     let run = test();
-    run.assert_success().assert_contains("not loaded").assert_contains("is up to date: not saved");
+    run.assert_success()
+        .assert_contains("with these layers (cache")
+        .assert_contains("not loaded")
+        .assert_contains("is up to date: not saved");
     assert_eq!(compiled(&run), Vec::<String>::new(), "{builder:?}:\n{}", run.output);
     drop(deployed);
 }
@@ -160,7 +163,10 @@ fn a_corrupt_cache_is_reported_rebuilt_and_replaced_by_a_good_one() {
         .assert_contains("docker save")
         .assert_contains("ok: web test suite passed");
     let built = image_id(&image.0).unwrap();
-    assert_eq!(cache::inspect(&tarball), Cached::Image { id: built, tags: vec![image.0.clone()] });
+    assert!(matches!(
+        cache::inspect(&tarball),
+        Cached::Image { id, tags, .. } if id == built && tags == [image.0.clone()]
+    ));
 }
 
 #[test]
