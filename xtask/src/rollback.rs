@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::aws::{self, Clients, Deadline, Service};
+use crate::aws::{self, Clients, Deadline};
 use crate::settings::Settings;
 use crate::update::Update;
 use crate::versions::{Version, list as list_versions};
@@ -75,29 +75,17 @@ async fn previous(
     versions: &[Version],
     deadline: Deadline,
 ) -> anyhow::Result<(String, String)> {
-    let doing = format!("describe the events of {environment}");
-    let events = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
-                .describe_events()
-                .application_name(application)
-                .environment_name(environment)
-                .max_records(1000)
-                .send()
-        })
-        .await?;
+    let events = wait::latest_events(ctx, clients, application, environment, 1000, deadline);
+    let events = events.await?;
     // An update whose instances failed still ends "completed successfully": its request's
     // ERROR events tell, and its label is no version to go back to.
     let failed: Vec<&str> = events
-        .events()
         .iter()
         .filter(|e| e.severity().is_some_and(|s| matches!(s.as_str(), "ERROR" | "FATAL")))
         .filter_map(|e| e.request_id())
         .collect();
     // Newest first: the first label other than the current one is the one before it.
     let from_events = events
-        .events()
         .iter()
         .filter(|e| e.message().is_some_and(|m| m.contains("completed successfully")))
         .filter(|e| e.request_id().is_none_or(|r| !failed.contains(&r)))

@@ -103,19 +103,9 @@ pub async fn one(
     let env = wait::describe(ctx, clients, application, environment, deadline).await?;
     let mut status = summary(application, &env);
     status.causes = wait::health_causes(ctx, clients, environment, deadline).await?;
-    let doing = format!("describe the events of {environment}");
-    let listed = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
-                .describe_events()
-                .application_name(application)
-                .environment_name(environment)
-                .max_records(events.clamp(1, 1000))
-                .send()
-        })
-        .await?;
-    status.events = listed.events().iter().take(events.max(0) as usize).map(Event::of).collect();
+    let listed = wait::latest_events(ctx, clients, application, environment, events, deadline);
+    let listed = listed.await?;
+    status.events = listed.iter().take(events.max(0) as usize).map(Event::of).collect();
     Ok(status)
 }
 

@@ -368,6 +368,30 @@ impl<'a> EventStream<'a> {
     }
 }
 
+/// The latest `max` (1 to 1000) events of an environment, newest first.
+pub async fn latest_events(
+    ctx: &Context,
+    clients: &Clients,
+    application: &str,
+    environment: &str,
+    max: i32,
+    deadline: Deadline,
+) -> anyhow::Result<Vec<EventDescription>> {
+    let doing = format!("describe the events of {environment}");
+    let listed = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients
+                .eb
+                .describe_events()
+                .application_name(application)
+                .environment_name(environment)
+                .max_records(max.clamp(1, 1000))
+                .send()
+        })
+        .await?;
+    Ok(listed.events().to_vec())
+}
+
 /// The update being followed.
 pub struct Follow<'a> {
     pub application: &'a str,
