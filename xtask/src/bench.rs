@@ -111,7 +111,8 @@ impl Sides<'_> {
         log.seek(SeekFrom::Start(from))?;
         log.read_to_end(&mut written)?;
         let written = String::from_utf8_lossy(&written);
-        Ok(written.lines().filter(|l| l.contains("Compiling ")).count())
+        // Not "Compiling ": the legacy builder paints stderr chunks, codes can split words.
+        Ok(written.lines().filter(|l| l.contains("Compiling")).count())
     }
 
     /// The whole sequence under this builder: each side once to make its tarball, then

@@ -45,9 +45,18 @@ impl Builder {
     }
 }
 
-/// `Compiling CRATE` lines of a build's output.
+/// The crates a build's output says it compiled (`Compiling CRATE` lines). The legacy
+/// builder paints each chunk of a step's stderr red, so colour codes can split the words.
 fn compiled(run: &crate::support::Run) -> Vec<String> {
-    run.output
+    let mut plain = String::new();
+    let mut rest = run.output.as_str();
+    while let Some(escape) = rest.find('\x1b') {
+        plain.push_str(&rest[..escape]);
+        let code = &rest[escape..];
+        rest = code.find('m').map_or("", |end| &code[end + 1..]);
+    }
+    plain.push_str(rest);
+    plain
         .lines()
         .filter_map(|l| l.split_once("Compiling ").map(|(_, c)| c.trim().to_owned()))
         .collect()
