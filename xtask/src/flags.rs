@@ -1,11 +1,14 @@
 //! Every command and flag of `cargo xtask`; the `///` lines are its `--help`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::Env;
+use crate::docker::image::Options as ImageOptions;
+use crate::eb::update::{self, WaitOptions};
 
 /// Test, build and ship the web application. CI runs exactly these commands.
 #[derive(Debug, Parser)]
@@ -83,9 +86,8 @@ impl CacheFile {
 
 #[derive(Debug, Args)]
 pub struct Build {
-    /// Image tag [default: $CIRCLE_SHA1, else the commit checked out]
-    #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
+    #[command(flatten)]
+    pub image: ImageArgs,
 
     /// Push IMAGE:TAG (credentials from REGISTRY_USERNAME and REGISTRY_PASSWORD); skips
     /// build and push when the registry already has it
@@ -95,8 +97,17 @@ pub struct Build {
     /// Push a commit tag even when the work tree has uncommitted changes
     #[arg(long)]
     pub allow_dirty: bool,
+}
 
-    /// Print the plan (every command, secrets masked) and run nothing
+/// The deploy image a command builds: `build`, and `deploy` (with or without `--local`).
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Image tag [default: $CIRCLE_SHA1, else the commit checked out]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+
+    /// Print the plan (every command, the rendered descriptor, secrets masked) and run
+    /// nothing
     #[arg(long)]
     pub dry_run: bool,
 
@@ -108,6 +119,26 @@ pub struct Build {
     pub test_image: String,
 }
 
+impl ImageArgs {
+    /// The build these flags ask for: pushed or not, and whether a dirty work tree may carry
+    /// a commit tag.
+    pub fn options(
+        &self,
+        env: &Env,
+        push: bool,
+        allow_dirty: bool,
+    ) -> anyhow::Result<ImageOptions> {
+        Ok(ImageOptions {
+            tag: self.tag.clone(),
+            push,
+            allow_dirty,
+            cache_file: self.cache.path(env)?,
+            test_image: self.test_image.clone(),
+            proxy: None,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct Deploy {
     /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
@@ -117,35 +148,56 @@ pub struct Deploy {
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "WaitArgs")]
     pub local: bool,
 
-    /// Image tag to build and run [default: $CIRCLE_SHA1, else the commit checked out]
-    #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
-
-    /// Print the plan (rendered Dockerrun, every command, secrets masked) and run nothing
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub image: ImageArgs,
 
     /// Seconds to wait: for the environment to be Ready, then for the update [default:
     /// 1200]; with --local, for the new release to answer its health path [default: 60]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 
+    #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub here: LocalArgs,
+}
+
+/// How `deploy` and `rollback` wait for Elastic Beanstalk.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
     /// Return once Elastic Beanstalk accepted the update, without waiting for it
-    #[arg(long, conflicts_with = "local")]
+    #[arg(long)]
     pub no_wait: bool,
 
     /// Accept Yellow health as deployed (Green is required otherwise)
-    #[arg(long, conflicts_with = "local")]
+    #[arg(long)]
     pub allow_yellow: bool,
 
-    /// Seconds health may take to turn Green once the environment runs our version (instances
-    /// warm up, re-register with the load balancer); Red after that fails [default: 60]
-    #[arg(long, value_name = "SECS", conflicts_with = "local")]
+    /// Seconds health may take to turn Green once the environment runs the version
+    /// (instances warm up, re-register with the load balancer); Red after that fails
+    /// [default: 60]
+    #[arg(long, value_name = "SECS")]
     pub recovery_window: Option<u64>,
+}
 
+impl WaitArgs {
+    pub fn options(&self, timeout: Option<u64>) -> WaitOptions {
+        WaitOptions {
+            timeout: timeout.map_or(update::DEFAULT_TIMEOUT, Duration::from_secs),
+            recovery: self.recovery_window.map_or(update::DEFAULT_RECOVERY, Duration::from_secs),
+            allow_yellow: self.allow_yellow,
+            no_wait: self.no_wait,
+        }
+    }
+}
+
+/// `deploy --local`'s own flags.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
     /// With --local: port on 127.0.0.1 that serves the release
     #[arg(long, value_name = "N", default_value_t = 8080, requires = "local")]
     pub port: u16,
@@ -162,30 +214,6 @@ pub struct Deploy {
     /// With --local: stop and remove the local release (and its proxy) on --port
     #[arg(long, requires = "local")]
     pub stop: bool,
-
-    #[command(flatten)]
-    pub cache: CacheFile,
-
-    /// Test image whose compiled dependencies the build reuses
-    #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
-    pub test_image: String,
-}
-
-impl Deploy {
-    /// The `build` this deploy starts with.
-    pub fn build(&self, push: bool) -> Build {
-        Build {
-            tag: self.tag.clone(),
-            push,
-            allow_dirty: !push,
-            dry_run: self.dry_run,
-            cache: CacheFile {
-                cache_file: self.cache.cache_file.clone(),
-                no_cache: self.cache.no_cache,
-            },
-            test_image: self.test_image.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -222,18 +250,8 @@ pub struct Rollback {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 
-    /// Return once Elastic Beanstalk accepted the update, without waiting for it
-    #[arg(long)]
-    pub no_wait: bool,
-
-    /// Accept Yellow health as done (Green is required otherwise)
-    #[arg(long)]
-    pub allow_yellow: bool,
-
-    /// Seconds health may take to turn Green once the environment runs the version; Red
-    /// after that fails [default: 60]
-    #[arg(long, value_name = "SECS")]
-    pub recovery_window: Option<u64>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Subcommand)]

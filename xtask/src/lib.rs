@@ -1,33 +1,21 @@
 //! The release pipeline of the web application, as a library behind `cargo xtask`.
-//! The modules read like the pipeline: test, then (in later commands) build and deploy;
-//! the pieces they share are named for what they hold.
+//!
+//! Four layers; a module imports only from its own layer's parts and the layers below:
+//! - `commands`: one module per command, thin, never importing each other;
+//! - `docker` (the engine, builds, the cache tarball, the registry, the local runner),
+//!   `eb` (Elastic Beanstalk and S3: clients, environments, versions, update and wait) and
+//!   `config` (settings, the EB CLI's config, the templates, git): the parts the commands
+//!   share, grouped by what they talk to; they do not import one another, except `eb` and
+//!   `docker` reading `config`;
+//! - `run`: commands as data, interrupts, terminal output, secrets;
+//! - this root: the context every step gets, exit statuses, the project's root.
 
-pub mod aws;
-pub mod bench;
-pub mod build;
-pub mod cache;
-pub mod cmd;
-pub mod deploy;
+pub mod commands;
+pub mod config;
 pub mod docker;
-pub mod dockerfile;
-pub mod dockerrun;
-pub mod ebconfig;
+pub mod eb;
 pub mod flags;
-pub mod git;
-pub mod http;
-pub mod interrupt;
-pub mod local;
-pub mod options;
-pub mod registry;
-pub mod rollback;
-pub mod secret;
-pub mod settings;
-pub mod status;
-pub mod test;
-pub mod ui;
-pub mod update;
-pub mod versions;
-pub mod wait;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use crate::interrupt::Interrupt;
-use crate::ui::Ui;
+use crate::run::interrupt::Interrupt;
+use crate::run::ui::Ui;
 
 /// What every step needs, passed down explicitly: no global state.
 #[derive(Clone, Debug)]
@@ -124,7 +112,7 @@ impl std::error::Error for Failure {}
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if let Some(failure) = err.downcast_ref::<Failure>() {
         failure.code
-    } else if err.chain().any(|e| e.is::<interrupt::Interrupted>()) {
+    } else if err.chain().any(|e| e.is::<run::interrupt::Interrupted>()) {
         exit::INTERRUPTED
     } else {
         1

@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use xtask::commands::{bench, build, deploy, local, rollback, status, test, versions};
 use xtask::flags::{Bench, Command, Xtask};
-use xtask::interrupt::Interrupt;
-use xtask::ui::Ui;
-use xtask::{Context, bench, build, deploy, rollback, status, test, versions};
+use xtask::run::interrupt::Interrupt;
+use xtask::run::ui::Ui;
+use xtask::{Context, exit};
 
 fn main() -> ExitCode {
     let flags = Xtask::parse();
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     match run(flags, ui.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            if xtask::exit_code(&err) == xtask::exit::INTERRUPTED {
+            if xtask::exit_code(&err) == exit::INTERRUPTED {
                 // Children that got the same Ctrl-C (and theirs: docker's buildx plugin)
                 // finish printing first, so that the last line of the log is ours.
                 std::thread::sleep(std::time::Duration::from_millis(300));
@@ -35,6 +36,7 @@ fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
     match flags.command {
         Command::Test(flags) => test::run(&ctx, &flags),
         Command::Build(flags) => build::run(&ctx, &flags),
+        Command::Deploy(flags) if flags.local => local::run(&ctx, &flags),
         Command::Deploy(flags) => deploy::run(&ctx, &flags),
         Command::Status(flags) => status::run(&ctx, &flags),
         Command::Rollback(flags) => rollback::run(&ctx, &flags),

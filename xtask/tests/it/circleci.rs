@@ -10,7 +10,7 @@ use std::fs;
 use clap::CommandFactory;
 use serde_json::Value;
 use xtask::Env;
-use xtask::settings::Settings;
+use xtask::config::settings::Settings;
 
 /// Steps CircleCI provides; any other step must be a command of the config.
 const BUILT_IN_STEPS: [&str; 13] = [

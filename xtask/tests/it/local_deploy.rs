@@ -107,7 +107,7 @@ fn a_new_release_replaces_the_old_one_with_no_failed_request() {
         thread::spawn(move || {
             let (mut answered, mut failed, mut versions) = (0, Vec::new(), Vec::<String>::new());
             while !stop.load(Ordering::SeqCst) {
-                match xtask::http::get(&addr, "/health", Duration::from_secs(5)) {
+                match xtask::run::http::get(&addr, "/health", Duration::from_secs(5)) {
                     Ok(r) if r.status == 200 => {
                         answered += 1;
                         let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -253,7 +253,7 @@ fn ctrl_c_while_following_logs_stops_the_release_the_proxy_and_the_network() {
         "{last}"
     );
     assert!(local.leftovers().is_empty(), "left: {:?}", local.leftovers());
-    assert!(xtask::http::get(&local.addr(), "/health", Duration::from_secs(1)).is_err());
+    assert!(xtask::run::http::get(&local.addr(), "/health", Duration::from_secs(1)).is_err());
 }
 
 #[test]

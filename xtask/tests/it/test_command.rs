@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use crate::support::{Image, TempDir, docker, docker_lock, image_id, xtask, xtask_in};
-use xtask::cache::{self, Cached};
+use xtask::docker::cache::{self, Cached};
 
 fn modified(path: &std::path::Path) -> SystemTime {
     fs::metadata(path).unwrap().modified().unwrap()

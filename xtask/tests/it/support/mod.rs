@@ -213,7 +213,7 @@ impl Registry {
     /// The digest of `path:tag` in the registry, `None` when it has no such manifest.
     pub fn digest(&self, path: &str, tag: &str) -> Option<String> {
         let auth = self.authorization();
-        let response = xtask::http::request(
+        let response = xtask::run::http::request(
             "HEAD",
             &self.addr,
             &format!("/v2/{path}/manifests/{tag}"),
@@ -236,7 +236,7 @@ impl Registry {
             let auth = self.authorization();
             let url = format!("/v2/{path}/manifests/{digest}");
             let headers = [("Authorization", auth.as_str())];
-            let _ = xtask::http::request(
+            let _ = xtask::run::http::request(
                 "DELETE",
                 &self.addr,
                 &url,
@@ -314,10 +314,11 @@ impl Container {
 }
 
 /// Polls `GET http://addr/health` until it answers 200 (or panics after `secs`).
-pub fn wait_healthy(addr: &str, secs: u64) -> xtask::http::Response {
+pub fn wait_healthy(addr: &str, secs: u64) -> xtask::run::http::Response {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        if let Ok(response) = xtask::http::get(addr, "/health", std::time::Duration::from_secs(2))
+        if let Ok(response) =
+            xtask::run::http::get(addr, "/health", std::time::Duration::from_secs(2))
             && response.status == 200
         {
             return response;
@@ -333,7 +334,7 @@ pub fn wait_healthy(addr: &str, secs: u64) -> xtask::http::Response {
 /// moto's S3 started by `.ci/moto`.
 pub fn moto() -> String {
     let addr = std::env::var("XTASK_TEST_MOTO").unwrap_or_else(|_| "127.0.0.1:5100".to_owned());
-    if xtask::http::get(&addr, "/moto-api/", std::time::Duration::from_secs(2)).is_err() {
+    if xtask::run::http::get(&addr, "/moto-api/", std::time::Duration::from_secs(2)).is_err() {
         panic!("moto does not answer on {addr}: run `bash .ci/moto` first");
     }
     addr

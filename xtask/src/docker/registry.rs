@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::cmd::{Cmd, last_lines};
 use crate::docker::docker;
-use crate::secret::Secret;
+use crate::run::cmd::{Cmd, last_lines};
+use crate::run::secret::Secret;
 use crate::{Context, Env};
 
 /// `repository:tag`, both validated.
@@ -120,6 +120,22 @@ impl Credentials {
             username: env.get("REGISTRY_USERNAME").unwrap_or_default().to_owned(),
             password: Secret::new(env.get("REGISTRY_PASSWORD").unwrap_or_default()),
         })
+    }
+}
+
+impl Credentials {
+    /// `base64(user:password)`, as a docker config carries it: as secret as the password.
+    pub fn token(&self) -> Secret {
+        use base64::Engine as _;
+        let pair = format!("{}:{}", self.username, self.password.expose());
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+
+    /// The docker config (`{"auths": …}`, what `docker login` writes) with these
+    /// credentials for `registry`: what Elastic Beanstalk reads to pull from it.
+    pub fn docker_config(&self, registry: &str) -> Secret {
+        let auths = serde_json::json!({ "auths": { server_key(registry): { "auth": self.token().expose() } } });
+        Secret::new(auths.to_string())
     }
 }
 
@@ -328,6 +344,19 @@ mod tests {
         );
         assert!(!login.to_string().contains("hunter2"));
         assert!(login.assert_no_secret_in_args("hunter2").is_ok());
+    }
+
+    #[test]
+    fn the_docker_config_for_elastic_beanstalk_carries_the_token() {
+        let credentials =
+            Credentials { username: "acme+deployer".into(), password: Secret::new("pw") };
+        let file = credentials.docker_config("quay.io");
+        let json: serde_json::Value = serde_json::from_str(file.expose()).unwrap();
+        assert_eq!(json["auths"]["quay.io"]["auth"], "YWNtZStkZXBsb3llcjpwdw==");
+        assert!(
+            credentials.docker_config("docker.io").expose().contains("https://index.docker.io/v1/")
+        );
+        assert_eq!(format!("{file:?} {:?}", credentials.token()), "*** ***");
     }
 
     #[test]

@@ -1,15 +1,31 @@
-//! `cargo xtask build`: the deploy image (the `runtime` stage of `web/Dockerfile`), tagged
-//! by commit, with that commit baked in, and pushed to its registry unless it is already
-//! there.
+//! The deploy image (the `runtime` stage of `web/Dockerfile`), tagged by commit, with that
+//! commit baked in, and pushed to its registry unless it is already there: what `build`,
+//! `deploy` and `deploy --local` start with.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::docker::{self, Build, Builder};
-use crate::registry::{Credentials, ImageRef, Session};
-use crate::settings::Settings;
-use crate::{Context, cache, flags, git};
+use crate::Context;
+use crate::config::git;
+use crate::config::settings::Settings;
+use crate::docker::registry::{Credentials, ImageRef, Session};
+use crate::docker::{self, Build, Builder, cache};
+
+/// What to build, and whether to push it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The tag [default: `$CIRCLE_SHA1`, else the commit checked out].
+    pub tag: Option<String>,
+    pub push: bool,
+    /// A commit tag may be pushed from a work tree with uncommitted changes.
+    pub allow_dirty: bool,
+    /// The test image's cache tarball, whose compiled dependencies the build reuses.
+    pub cache_file: Option<PathBuf>,
+    pub test_image: String,
+    /// Also build the local proxy image (`deploy --local`), under this name.
+    pub proxy: Option<String>,
+}
 
 /// Where the tag came from, which decides whether a dirty tree matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,9 +58,9 @@ pub enum Outcome {
 }
 
 impl Plan {
-    pub fn new(ctx: &Context, settings: &Settings, flags: &flags::Build) -> anyhow::Result<Plan> {
+    pub fn new(ctx: &Context, settings: &Settings, options: &Options) -> anyhow::Result<Plan> {
         let repository = settings.image()?;
-        let (tag, tag_source) = match (&flags.tag, ctx.env.get("CIRCLE_SHA1")) {
+        let (tag, tag_source) = match (&options.tag, ctx.env.get("CIRCLE_SHA1")) {
             (Some(tag), _) => (tag.clone(), TagSource::Flag),
             (None, Some(sha)) => (sha.to_owned(), TagSource::CircleSha1),
             (None, None) => (
@@ -53,10 +69,10 @@ impl Plan {
             ),
         };
         let image = ImageRef::new(repository, &tag)?;
-        let session = if flags.push {
+        let session = if options.push {
             let credentials = Credentials::from_env(&ctx.env, image.registry())?;
             ctx.ui.hide(&credentials.password);
-            if !flags.allow_dirty {
+            if !options.allow_dirty {
                 refuse_dirty_commit_tag(ctx, &image.tag, tag_source)?;
             }
             Some(Session::planned(image.registry(), credentials))
@@ -67,9 +83,9 @@ impl Plan {
             image,
             tag_source,
             session,
-            cache_file: flags.cache.path(&ctx.env)?,
-            test_image: docker::with_default_tag(&flags.test_image),
-            proxy: None,
+            cache_file: options.cache_file.clone(),
+            test_image: docker::with_default_tag(&options.test_image),
+            proxy: options.proxy.clone(),
         })
     }
 
@@ -196,15 +212,6 @@ impl Plan {
         ctx.ui.success(format_args!("pushed {}", self.image));
         Ok(Outcome::Pushed)
     }
-}
-
-pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
-    let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let mut plan = Plan::new(ctx, &settings, flags)?;
-    if flags.dry_run {
-        return plan.print(ctx);
-    }
-    plan.execute(ctx).map(|_| ())
 }
 
 /// A commit tag names a commit: an image built from uncommitted changes must not carry it.

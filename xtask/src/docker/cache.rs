@@ -16,9 +16,9 @@ use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 
 use crate::Context;
-use crate::cmd::last_lines;
 use crate::docker::{self, docker};
-use crate::interrupt::Interrupted;
+use crate::run::cmd::last_lines;
+use crate::run::interrupt::Interrupted;
 
 const CHUNK: usize = 1 << 20;
 

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::Env;
-use crate::ebconfig::EbConfig;
+use crate::config::ebconfig::EbConfig;
 
 /// The settings after environment overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
 
-use crate::secret::MASK;
+use crate::run::secret::MASK;
 
 /// The template, relative to the project root.
 pub const TEMPLATE: &str = "eb-options.json.template";

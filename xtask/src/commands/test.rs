@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cache;
+use crate::docker::cache;
 use crate::docker::{self, Build};
 use crate::{Context, Failure, flags};
 
@@ -27,7 +27,7 @@ impl Plan {
     }
 
     /// The suite runs offline (`--network none`) in a container removed when it ends.
-    pub fn run_cmd(&self) -> crate::cmd::Cmd {
+    pub fn run_cmd(&self) -> crate::run::cmd::Cmd {
         docker::docker()
             .args(["run", "--rm", "--network", "none", "--name", &self.container])
             .arg(&self.image)
@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, flags: &flags::Test) -> anyhow::Result<()> {
             let size = docker::image_size(ctx, &plan.image).ok();
             // The cache only saves time: failing to write it must not fail the tests.
             match cache::save(ctx, &plan.image, path, size) {
-                Err(err) if !err.is::<crate::interrupt::Interrupted>() => {
+                Err(err) if !err.is::<crate::run::interrupt::Interrupted>() => {
                     ctx.ui.warn(format_args!("cache not saved: {err:#}"));
                 }
                 saved => saved?,

@@ -13,8 +13,28 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::ConfigurationOptionSetting;
 
 use crate::Context;
-use crate::aws::{AwsError, Clients, Deadline, Service};
-use crate::wait::{self, Follow, Judge, Pace};
+use crate::config::options::Options;
+use crate::eb::aws::{AwsError, Clients, Deadline, Service};
+use crate::eb::judge::Judge;
+use crate::eb::wait::{self, Follow, Pace};
+
+/// Default for `--timeout`: how long the environment may take to be Ready, and then to
+/// finish the update.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Default for `--recovery-window`.
+pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
+
+/// How to wait for an update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitOptions {
+    /// For the environment to be Ready, then again for the update.
+    pub timeout: Duration,
+    /// How long health may take to become acceptable once our version is Ready.
+    pub recovery: Duration,
+    pub allow_yellow: bool,
+    /// Return once the update is accepted.
+    pub no_wait: bool,
+}
 
 pub struct Update<'a> {
     pub application: &'a str,
@@ -22,11 +42,7 @@ pub struct Update<'a> {
     pub label: &'a str,
     /// Sent in the same call as the version: one update, one deployment.
     pub options: Vec<ConfigurationOptionSetting>,
-    pub timeout: Duration,
-    /// How long health may take to become acceptable once our version is Ready.
-    pub recovery: Duration,
-    pub allow_yellow: bool,
-    pub no_wait: bool,
+    pub wait: WaitOptions,
 }
 
 impl Update<'_> {
@@ -36,8 +52,8 @@ impl Update<'_> {
             .start_and_follow(ctx, clients)
             .await
             .map_err(|err| wait::explain(err, environment))?;
-        if !self.no_wait {
-            let health = if self.allow_yellow { "acceptable" } else { "Green" };
+        if !self.wait.no_wait {
+            let health = if self.wait.allow_yellow { "acceptable" } else { "Green" };
             let url = url.map(|c| format!(": http://{c}/")).unwrap_or_default();
             ctx.ui.success(format_args!("{environment} runs {label}, health {health}{url}"));
         }
@@ -53,7 +69,7 @@ impl Update<'_> {
         let (application, environment, label) = (self.application, self.environment, self.label);
         ctx.ui.step(format_args!("update {environment} to {label}"));
         let pace = Pace::default();
-        let deadline = Deadline::after(self.timeout);
+        let deadline = Deadline::after(self.wait.timeout);
         let options = self.options.len();
         let doing = format!("update environment {environment}");
         let (updated, since) = loop {
@@ -91,20 +107,36 @@ impl Update<'_> {
             "update accepted (request {}): version {label}, {options} option settings",
             request_id.as_deref().unwrap_or("-"),
         ));
-        if self.no_wait {
+        if self.wait.no_wait {
             ctx.ui.success(format_args!(
                 "{environment} is updating to {label}; follow it with `cargo xtask status {environment}`"
             ));
             return Ok(cname);
         }
-        let mut judge = Judge::new(label, request_id, self.allow_yellow);
-        judge.recovery = self.recovery;
-        judge.timeout = self.timeout;
+        let mut judge = Judge::new(label, request_id, self.wait.allow_yellow);
+        judge.recovery = self.wait.recovery;
+        judge.timeout = self.wait.timeout;
         judge.seen_updating = updated.status().is_some_and(|s| s.as_str() != "Ready");
         let follow = Follow { application, environment, since };
         wait::until_done(ctx, clients, &follow, &mut judge, pace).await?;
         Ok(cname)
     }
+}
+
+/// The option settings of the options template, as UpdateEnvironment takes them.
+pub fn option_settings(options: &Options) -> Vec<ConfigurationOptionSetting> {
+    options
+        .0
+        .iter()
+        .map(|o| {
+            ConfigurationOptionSetting::builder()
+                .namespace(&o.namespace)
+                .option_name(&o.option_name)
+                .set_resource_name(o.resource_name.clone())
+                .value(&o.value)
+                .build()
+        })
+        .collect()
 }
 
 /// Elastic Beanstalk refused the update because the environment is busy.

@@ -5,31 +5,29 @@
 //! named), else from the application's versions, the newest created before the current
 //! one. Option settings are left as they are: a rollback switches the version only.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, bail};
 
-use crate::aws::{self, Clients, Deadline};
-use crate::settings::Settings;
-use crate::update::Update;
-use crate::versions::{Version, list as list_versions};
-use crate::{Context, deploy, flags, git, wait};
+use crate::config::git;
+use crate::config::settings::Settings;
+use crate::eb::aws::{self, Clients, Deadline};
+use crate::eb::update::Update;
+use crate::eb::versions::{self, Version};
+use crate::eb::{environments, events};
+use crate::{Context, flags};
 
 pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let application = settings.application()?.to_owned();
-    let target = settings.target(flags.env.as_deref(), || match ctx.env.get("CIRCLE_BRANCH") {
-        Some(branch) => Ok(Some(branch.to_owned())),
-        None => git::branch(ctx),
-    })?;
-    let timeout = flags.timeout.map_or(deploy::DEFAULT_TIMEOUT, Duration::from_secs);
+    let target = settings.target(flags.env.as_deref(), || git::deploy_branch(ctx))?;
+    let wait = flags.wait.options(flags.timeout);
     aws::runtime()?.block_on(async {
         let clients = Clients::new(&settings, &ctx.env).await?;
         let environment = target.name.as_str();
-        let deadline = Deadline::after(timeout);
-        let current = wait::describe(ctx, &clients, &application, environment, deadline).await?;
+        let deadline = Deadline::after(wait.timeout);
+        let current =
+            environments::describe(ctx, &clients, &application, environment, deadline).await?;
         let current = current.version_label().unwrap_or_default().to_owned();
-        let versions = list_versions(ctx, &clients, Some(&application), deadline).await?;
+        let versions = versions::list(ctx, &clients, Some(&application), deadline).await?;
         let (label, why) = match &flags.to {
             Some(label) => (label.clone(), "given with --to".to_owned()),
             None => {
@@ -56,10 +54,7 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
             environment,
             label: &label,
             options: Vec::new(),
-            timeout,
-            recovery: flags.recovery_window.map_or(deploy::DEFAULT_RECOVERY, Duration::from_secs),
-            allow_yellow: flags.allow_yellow,
-            no_wait: flags.no_wait,
+            wait,
         };
         update.run(ctx, &clients).await
     })
@@ -75,7 +70,7 @@ async fn previous(
     versions: &[Version],
     deadline: Deadline,
 ) -> anyhow::Result<(String, String)> {
-    let events = wait::latest_events(ctx, clients, application, environment, 1000, deadline);
+    let events = events::latest(ctx, clients, application, environment, 1000, deadline);
     let events = events.await?;
     // An update whose instances failed still ends "completed successfully": its request's
     // ERROR events tell, and its label is no version to go back to.

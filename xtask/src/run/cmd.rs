@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 
 use crate::Context;
-use crate::interrupt::Interrupted;
-use crate::secret::MASK;
+use crate::run::interrupt::Interrupted;
+use crate::run::secret::MASK;
 
 /// How often a running child is checked for exit and the process for Ctrl-C.
 const POLL: Duration = Duration::from_millis(25);

@@ -19,8 +19,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_elasticbeanstalk::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::interrupt::Interrupted;
-use crate::settings::Settings;
+use crate::config::settings::Settings;
+use crate::run::interrupt::Interrupted;
 use crate::{Context, Env, Failure, exit};
 
 /// Attempts per call inside the SDK (transient errors, timeouts); throttling beyond them is

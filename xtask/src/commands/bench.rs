@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::cmd::Cmd;
 use crate::docker::{self, Builder, docker};
+use crate::run::cmd::Cmd;
 use crate::{Context, flags};
 
 const SEED_IMAGE: &str = "xtask-bench-seed:latest";
@@ -247,7 +247,7 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
             f.ours_fresh_compiled,
             f.build_after_compiled,
             median(&f.build_after),
-            crate::ui::human_bytes(f.tarball),
+            crate::run::ui::human_bytes(f.tarball),
         );
     }
     println!("rounds: {} fresh, {} warm", flags.fresh_rounds, flags.warm_rounds);
@@ -344,7 +344,8 @@ fn start_until_healthy(ctx: &Context, image: &str) -> anyhow::Result<(f64, f64)>
     let returned = started.elapsed();
     let addr = format!("127.0.0.1:{port}");
     let answered = loop {
-        if crate::http::get(&addr, "/health", Duration::from_secs(1)).is_ok_and(|r| r.status == 200)
+        if crate::run::http::get(&addr, "/health", Duration::from_secs(1))
+            .is_ok_and(|r| r.status == 200)
         {
             break started.elapsed();
         }

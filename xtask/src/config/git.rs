@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 
 use crate::Context;
-use crate::cmd::Cmd;
+use crate::run::cmd::Cmd;
 
 fn git(ctx: &Context) -> Cmd {
     Cmd::new("git").arg("-C").arg(&ctx.root)
@@ -24,6 +24,15 @@ pub fn branch(ctx: &Context) -> anyhow::Result<Option<String>> {
         .read(ctx)
         .context("cannot read the current branch")?;
     Ok(Some(name).filter(|n| n != "HEAD"))
+}
+
+/// The branch whose mapping decides where `deploy` (and `rollback`) go without ENV:
+/// `$CIRCLE_BRANCH` in CI, else the branch checked out.
+pub fn deploy_branch(ctx: &Context) -> anyhow::Result<Option<String>> {
+    match ctx.env.get("CIRCLE_BRANCH") {
+        Some(branch) => Ok(Some(branch.to_owned())),
+        None => branch(ctx),
+    }
 }
 
 /// Paths with uncommitted changes, untracked files included (they would enter the image).

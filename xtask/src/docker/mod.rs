@@ -1,14 +1,20 @@
-//! The docker CLI: the daemon check, image queries, and the `build` and `run` command lines
-//! every step shares.
+//! Docker: the daemon check and image queries (here), the builds of the web Dockerfile, the
+//! test image's cache tarball, the registry, and the local runner of `deploy --local`.
+
+pub mod cache;
+pub mod dockerfile;
+pub mod image;
+pub mod local;
+pub mod registry;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::cmd::{Cmd, last_lines};
-use crate::interrupt::Interrupted;
-use crate::{Context, dockerfile};
+use crate::Context;
+use crate::run::cmd::{Cmd, last_lines};
+use crate::run::interrupt::Interrupted;
 
 /// The Dockerfile of the web application, relative to the project root.
 pub const DOCKERFILE: &str = "web/Dockerfile";

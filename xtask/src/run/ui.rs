@@ -7,7 +7,7 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::secret::{Scrubber, Secret};
+use crate::run::secret::{Scrubber, Secret};
 
 /// How often a progress line is printed when the output is not a terminal (a CI log).
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);

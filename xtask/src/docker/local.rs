@@ -1,5 +1,5 @@
-//! `cargo xtask deploy --local`: the release on this machine, run the way Elastic Beanstalk's
-//! Docker platform runs it, from the very descriptor `deploy` would upload.
+//! The local runner of `deploy --local`: a rendered Dockerrun run on this machine the way
+//! Elastic Beanstalk's Docker platform runs it.
 //!
 //! Layout per port: a private network `xtask-local-PORT`; a `front` proxy container
 //! published on `127.0.0.1:PORT` (EB's nginx); release containers on the network under the
@@ -9,23 +9,25 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::cmd::Cmd;
-use crate::docker::{self, docker};
-use crate::dockerrun::{self, Dockerrun};
-use crate::interrupt::Interrupted;
-use crate::options::{self, Options};
-use crate::settings::Settings;
-use crate::{Context, build, flags, http};
+use crate::Context;
+use crate::config::dockerrun::Dockerrun;
+use crate::config::options::Options;
+use crate::docker::docker;
+use crate::run::cmd::Cmd;
+use crate::run::http;
+use crate::run::interrupt::Interrupted;
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `--timeout` of `deploy --local`: how long a new release may take to answer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The port the front listens on inside its container.
 const FRONT_PORT: u16 = 8080;
-const FRONT_IMAGE: &str = "xtask-local-front:latest";
+/// The local proxy's image, built from the `front` stage.
+pub const FRONT_IMAGE: &str = "xtask-local-front:latest";
 /// How long a stopped release may drain before Docker kills it (EB allows about as long).
 const STOP_GRACE_SECS: &str = "30";
 const LABEL: &str = "dev.xtask.local";
@@ -69,14 +71,6 @@ pub struct EnvVar {
     pub secret: bool,
 }
 
-/// Everything `deploy --local` will do, decided before anything runs.
-#[derive(Debug)]
-pub struct Plan {
-    pub build: build::Plan,
-    pub release: Release,
-    pub detach: bool,
-}
-
 /// A rendered Dockerrun run on one port the way Elastic Beanstalk's Docker platform runs
 /// it.
 #[derive(Clone, Debug)]
@@ -94,99 +88,31 @@ pub struct Release {
     pub container: String,
 }
 
-impl Plan {
-    pub fn new(ctx: &Context, settings: &Settings, flags: &flags::Deploy) -> anyhow::Result<Plan> {
-        let mut build = build::Plan::new(ctx, settings, &flags.build(false))?;
-        build.proxy = Some(FRONT_IMAGE.to_owned());
-        let values = dockerrun::Values {
-            bucket: "local".to_owned(),
-            image: build.image.repository.clone(),
-            tag: build.image.tag.clone(),
-            auth_key: "local".to_owned(),
-        };
-        let dockerrun = dockerrun::render_file(&ctx.root, &values)?;
-        let env_file = match &flags.env_file {
-            Some(path) => read_env_file(path)?,
-            None => Vec::new(),
-        };
-        let local_secret = random_hex();
-        let builtins = options::Builtins {
-            deploy_env: "local",
-            eb_environment: "local",
-            image_tag: &build.image.tag,
-        };
-        let vars = |name: &str| -> Option<String> {
-            let from_file = env_file.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            from_file
-                .or_else(|| builtins.get(name))
-                .or_else(|| ctx.env.get(name).map(str::to_owned))
-                .or_else(|| match name {
-                    // What the app needs that a laptop does not have: a throwaway key.
-                    "SECRET_KEY" => Some(format!("local-{local_secret}")),
-                    _ => None,
-                })
-        };
-        let options = options::render_file(&ctx.root, &vars)?;
-        let port = flags.port;
-        let release = Release {
-            dockerrun,
-            tag: build.image.tag.clone(),
-            env: container_env(&options),
-            health_path: options.health_path("/health"),
-            names: Names::new(port),
-            timeout: flags.timeout.map_or(DEFAULT_TIMEOUT, Duration::from_secs),
-            dir: ctx.root.join("target").join("deploy-local").join(port.to_string()),
-            container: docker::unique_name(&format!("xtask-local-{port}-release")),
-        };
-        Ok(Plan { build, release, detach: flags.detach })
-    }
-
-    /// The plan as a reader checks it. Runs nothing; secret values are masked.
-    pub fn print(&self, ctx: &Context) -> anyhow::Result<()> {
+impl Release {
+    /// What starting this release runs, as a reader checks it (secrets masked).
+    pub fn print_plan(&self, ctx: &Context) {
         let ui = &ctx.ui;
-        let release = &self.release;
-        ui.step(format_args!(
-            "plan: {} on http://127.0.0.1:{}/ (dry run: nothing is run)",
-            self.build.image, release.names.port
-        ));
-        self.build.print_steps(ctx)?;
-        ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
-        for line in String::from_utf8_lossy(&release.dockerrun.to_bytes()).lines() {
-            ui.info(format_args!("  {line}"));
-        }
         ui.info("the proxy on the published port (started once, kept across releases):");
-        ui.echo(release.front_cmd());
+        ui.echo(self.front_cmd());
         ui.info(format_args!(
             "the release, beside the running one until it answers {}:",
-            release.health_path
+            self.health_path
         ));
-        ui.echo(release.release_cmd());
+        ui.echo(self.release_cmd());
         ui.info(format_args!(
             "then the previous release: docker stop --time {STOP_GRACE_SECS}, docker rm"
         ));
+    }
+
+    /// Fails, before anything is built, when the port is taken by something else than our
+    /// own proxy.
+    pub fn check_port(&self, ctx: &Context) -> anyhow::Result<()> {
+        if self.front_state(ctx)? == FrontState::Absent {
+            self.check_port_free()?;
+        }
         Ok(())
     }
 
-    pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
-        let release = &self.release;
-        docker::preflight(ctx)?;
-        if release.front_state(ctx)? == FrontState::Absent {
-            release.check_port_free()?;
-        }
-        self.build.execute(ctx)?;
-        release.start(ctx)?;
-        let port = release.names.port;
-        if self.detach {
-            ctx.ui.info(format_args!(
-                "detached: stop it with `cargo xtask deploy --local --stop --port {port}`"
-            ));
-            return Ok(());
-        }
-        release.follow_logs(ctx)
-    }
-}
-
-impl Release {
     fn logs_dir(&self) -> PathBuf {
         self.dir.join("logs")
     }
@@ -406,7 +332,7 @@ impl Release {
 
     /// Streams the release's logs until Ctrl-C (the way this command ends, hence a
     /// success), then stops everything cleanly and says what it stopped.
-    fn follow_logs(&self, ctx: &Context) -> anyhow::Result<()> {
+    pub fn follow_logs(&self, ctx: &Context) -> anyhow::Result<()> {
         ctx.ui.info("following its logs; Ctrl-C stops it");
         let follow = docker().args(["logs", "--follow", "--tail", "0", &self.container]);
         match follow.run(ctx) {
@@ -438,7 +364,7 @@ fn container_state(ctx: &Context, container: &str) -> anyhow::Result<String> {
 }
 
 /// The container environment from the options template's environment namespace.
-fn container_env(options: &Options) -> Vec<EnvVar> {
+pub fn container_env(options: &Options) -> Vec<EnvVar> {
     options
         .environment()
         .map(|o| EnvVar { name: o.option_name.clone(), value: o.value.clone(), secret: o.secret })
@@ -460,31 +386,6 @@ pub fn stop(ctx: &Context, names: &Names) -> anyhow::Result<Vec<String>> {
         stopped.push(format!("network {}", names.network));
     }
     Ok(stopped)
-}
-
-pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
-    let port = flags.port;
-    if flags.stop {
-        return run_stop(ctx, port);
-    }
-    let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let plan = Plan::new(ctx, &settings, flags)?;
-    if flags.dry_run {
-        return plan.print(ctx);
-    }
-    plan.execute(ctx)
-}
-
-fn run_stop(ctx: &Context, port: u16) -> anyhow::Result<()> {
-    docker::preflight(ctx)?;
-    let names = Names::new(port);
-    ctx.ui.step(format_args!("stop the local release on port {port}"));
-    let stopped = stop(ctx, &names)?;
-    if !stopped.is_empty() {
-        ctx.ui.info(format_args!("stopped {}", stopped.join(", ")));
-    }
-    ctx.ui.success(format_args!("nothing runs on port {port} any more"));
-    Ok(())
 }
 
 fn releases(ctx: &Context, names: &Names) -> anyhow::Result<Vec<String>> {
@@ -523,61 +424,9 @@ fn published_port(ctx: &Context, container: &str, port: u16) -> anyhow::Result<S
         .ok_or_else(|| anyhow!("docker published no loopback port for {container}: {mapping}"))
 }
 
-/// `KEY=VALUE` lines (`#` comments, blank lines, optional `export ` and quotes).
-pub fn read_env_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read --env-file {}", path.display()))?;
-    let mut vars = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            bail!("{}:{}: expected KEY=VALUE", path.display(), number + 1);
-        };
-        let value = value.trim();
-        let unquoted = ['"', '\'']
-            .iter()
-            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
-            .unwrap_or(value);
-        vars.push((key.trim().to_owned(), unquoted.to_owned()));
-    }
-    Ok(vars)
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut urandom) = fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = urandom.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_files_read_like_dotenv() {
-        let path = std::env::temp_dir().join(format!("xtask-env-{}", std::process::id()));
-        fs::write(&path, "# comment\n\nexport A=1\nB = \"two words\"\nC='x=y'\n").unwrap();
-        let vars = read_env_file(&path).unwrap();
-        assert_eq!(
-            vars,
-            [
-                ("A".into(), "1".into()),
-                ("B".into(), "two words".into()),
-                ("C".into(), "x=y".into())
-            ]
-        );
-        fs::write(&path, "A=1\nnot a pair\n").unwrap();
-        let err = read_env_file(&path).unwrap_err().to_string();
-        assert!(err.ends_with(":2: expected KEY=VALUE"), "{err}");
-        fs::remove_file(path).unwrap();
-    }
 
     #[test]
     fn names_belong_to_the_port() {

@@ -1,0 +1,86 @@
+//! `cargo xtask status [ENV] [--json]`: what runs where. With ENV: version, status,
+//! health (with enhanced health's causes when the environment has it), URL and the last
+//! events. Without: every environment of the application, one line each.
+
+use crate::config::settings::Settings;
+use crate::eb::aws::{self, Clients, DEFAULT_DEADLINE, Deadline};
+use crate::eb::environments::{self, Status};
+use crate::{Context, flags};
+
+pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let application = settings.application()?.to_owned();
+    aws::runtime()?.block_on(async {
+        let clients = Clients::new(&settings, &ctx.env).await?;
+        let deadline = Deadline::after(DEFAULT_DEADLINE);
+        match &flags.env {
+            Some(arg) => {
+                let target = settings.target(Some(arg), || Ok(None))?;
+                let status = environments::one(
+                    ctx,
+                    &clients,
+                    &application,
+                    &target.name,
+                    flags.events,
+                    deadline,
+                )
+                .await?;
+                if flags.json {
+                    println!("{}", serde_json::to_string_pretty(&status)?);
+                } else {
+                    print_one(&status);
+                }
+            }
+            None => {
+                let all = environments::all(ctx, &clients, &application, deadline).await?;
+                if flags.json {
+                    println!("{}", serde_json::to_string_pretty(&all)?);
+                } else {
+                    print_all(&application, &all);
+                }
+            }
+        }
+        anyhow::Ok(())
+    })
+}
+
+fn or_dash(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
+}
+
+fn print_one(status: &Status) {
+    println!("{} / {}", status.application, status.environment);
+    println!("  version  {}", or_dash(&status.version));
+    println!("  status   {}", or_dash(&status.status));
+    let detail = status.health_status.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
+    println!("  health   {}{detail}", or_dash(&status.health));
+    for cause in &status.causes {
+        println!("           {cause}");
+    }
+    println!("  url      {}", or_dash(&status.url));
+    println!("  updated  {}", or_dash(&status.updated));
+    if !status.events.is_empty() {
+        println!("  last events, newest first:");
+        for event in &status.events {
+            println!("    {}  {:<5}  {}", event.date, event.severity, event.message);
+        }
+    }
+}
+
+fn print_all(application: &str, all: &[Status]) {
+    if all.is_empty() {
+        println!("{application} has no environments");
+        return;
+    }
+    let width = all.iter().map(|s| s.environment.len()).max().unwrap_or(0);
+    for status in all {
+        println!(
+            "{:<width$}  {:<9}  {:<6}  {:<24}  {}",
+            status.environment,
+            or_dash(&status.status),
+            or_dash(&status.health),
+            or_dash(&status.version),
+            or_dash(&status.url),
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `cargo xtask versions [list | prune --keep N]`: the application versions, and keeping
+//! under Elastic Beanstalk's quota (`eb::versions`).
+//!
+//! Prune deletes the oldest versions beyond the N newest, never one that an environment
+//! runs or is deploying, and reports the quota use.
+
+use anyhow::bail;
+
+use crate::config::settings::Settings;
+use crate::eb::aws::{self, Clients, DEFAULT_DEADLINE, Deadline};
+use crate::eb::environments;
+use crate::eb::events::utc;
+use crate::eb::versions::{self, Version};
+use crate::{Context, flags};
+
+pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let application = settings.application()?.to_owned();
+    aws::runtime()?.block_on(async {
+        let clients = Clients::new(&settings, &ctx.env).await?;
+        let deadline = Deadline::after(DEFAULT_DEADLINE);
+        let mut versions = versions::list(ctx, &clients, Some(&application), deadline).await?;
+        let environments = environments::all(ctx, &clients, &application, deadline).await?;
+        for version in &mut versions {
+            version.running_on = environments
+                .iter()
+                .filter(|e| e.version.as_deref() == Some(version.label.as_str()))
+                .map(|e| e.environment.clone())
+                .collect();
+        }
+        match flags {
+            flags::Versions::List { json: true } => {
+                println!("{}", serde_json::to_string_pretty(&versions)?)
+            }
+            flags::Versions::List { json: false } => print(&application, &versions),
+            flags::Versions::Prune { keep, dry_run, delete_bundles } => {
+                let prune =
+                    Prune { keep: *keep, dry_run: *dry_run, delete_bundles: *delete_bundles };
+                prune.run(ctx, &clients, &application, &versions, deadline).await?;
+            }
+        }
+        let used = versions::list(ctx, &clients, None, deadline).await?.len();
+        let of = match versions::quota(ctx, &clients, deadline).await? {
+            Some(max) => format!(" of {max} ({}%)", used * 100 / (max.max(1) as usize)),
+            None => String::new(),
+        };
+        ctx.ui.info(format_args!(
+            "application versions in this region, all applications: {used}{of}"
+        ));
+        Ok(())
+    })
+}
+
+/// What `versions prune` was asked to do.
+struct Prune {
+    keep: usize,
+    dry_run: bool,
+    delete_bundles: bool,
+}
+
+impl Prune {
+    async fn run(
+        &self,
+        ctx: &Context,
+        clients: &Clients,
+        application: &str,
+        versions: &[Version],
+        deadline: Deadline,
+    ) -> anyhow::Result<()> {
+        let keep = self.keep;
+        if keep == 0 {
+            bail!("--keep 0 would leave nothing to roll back to: keep at least 1");
+        }
+        let doomed = versions::to_prune(versions, keep);
+        let spared = versions.iter().skip(keep).filter(|v| !v.running_on.is_empty()).count();
+        ctx.ui.step(format_args!(
+            "prune {application}: {} versions, keep the {keep} newest{}, delete {}",
+            versions.len(),
+            if spared > 0 { format!(" and {spared} older ones in use") } else { String::new() },
+            doomed.len()
+        ));
+        for version in &doomed {
+            let (label, created) = (&version.label, version.created.as_ref().map(utc));
+            let created = created.unwrap_or_else(|| "-".to_owned());
+            if self.dry_run {
+                ctx.ui.info(format_args!("would delete {label} ({created})"));
+            } else if versions::delete(
+                ctx,
+                clients,
+                application,
+                label,
+                self.delete_bundles,
+                deadline,
+            )
+            .await?
+            {
+                ctx.ui.info(format_args!("deleted {label} ({created})"));
+            } else {
+                // Being deployed somewhere this very moment: kept, said, and on we go.
+                ctx.ui.warn(format_args!("{label} is in use by an operation in progress: kept"));
+            }
+        }
+        if self.dry_run {
+            ctx.ui.info("dry run: nothing was deleted");
+        }
+        Ok(())
+    }
+}
+
+fn print(application: &str, versions: &[Version]) {
+    if versions.is_empty() {
+        println!("{application} has no application versions");
+    }
+    let width = versions.iter().map(|v| v.label.len()).max().unwrap_or(0);
+    for version in versions {
+        println!(
+            "{:<width$}  {:<24}  {:<11}  {}",
+            version.label,
+            version.created.as_ref().map(utc).as_deref().unwrap_or("-"),
+            version.status.as_deref().unwrap_or("-"),
+            version.running_on.join(", "),
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! What the unit tests of the `eb` modules share: a context, and Elastic Beanstalk answers
+//! for `aws-smithy-mocks`.
+
+use aws_sdk_elasticbeanstalk::Client;
+use aws_sdk_elasticbeanstalk::operation::describe_environments::DescribeEnvironmentsOutput;
+use aws_sdk_elasticbeanstalk::primitives::DateTime;
+use aws_sdk_elasticbeanstalk::types::{
+    EnvironmentDescription, EnvironmentHealth, EnvironmentStatus, EventDescription, EventSeverity,
+};
+
+use crate::Context;
+use crate::eb::aws::Clients;
+
+pub fn ctx() -> Context {
+    Context {
+        root: ".".into(),
+        env: crate::Env::default(),
+        ui: crate::run::ui::Ui::new(false, true),
+        interrupt: Default::default(),
+    }
+}
+
+pub fn environment(status: &str, health: &str, label: &str) -> DescribeEnvironmentsOutput {
+    let env = EnvironmentDescription::builder()
+        .environment_name("acme-web-stg")
+        .status(EnvironmentStatus::from(status))
+        .health(EnvironmentHealth::from(health))
+        .version_label(label)
+        .build();
+    DescribeEnvironmentsOutput::builder().environments(env).build()
+}
+
+pub fn event_at(
+    millis: i64,
+    severity: EventSeverity,
+    message: &str,
+    request: Option<&str>,
+) -> EventDescription {
+    EventDescription::builder()
+        .event_date(DateTime::from_millis(millis))
+        .severity(severity)
+        .message(message)
+        .set_request_id(request.map(str::to_owned))
+        .build()
+}
+
+pub fn clients(eb: Client) -> Clients {
+    Clients::for_tests(eb)
+}
