@@ -136,3 +136,48 @@ pub fn project_root(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     Ok(root)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    /// The layers of `lib.rs`'s header, checked on the sources: a module imports nothing of
+    /// the layers above it, a command nothing of another command, and the parts below the
+    /// commands nothing of each other but `config`.
+    #[test]
+    fn imports_point_down_only() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let forbidden: [(&str, &[&str]); 5] = [
+            ("commands", &["crate::commands", "super::"]),
+            ("docker", &["crate::commands", "crate::eb", "crate::flags"]),
+            ("eb", &["crate::commands", "crate::docker", "crate::flags"]),
+            ("config", &["crate::commands", "crate::docker", "crate::eb", "crate::flags"]),
+            (
+                "run",
+                &["crate::commands", "crate::docker", "crate::eb", "crate::config", "crate::flags"],
+            ),
+        ];
+        let mut found = Vec::new();
+        for (layer, imports) in forbidden {
+            let mut files = vec![src.join(layer)];
+            while let Some(path) = files.pop() {
+                if path.is_dir() {
+                    files.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                    continue;
+                }
+                let text = fs::read_to_string(&path).unwrap();
+                // A module's own unit tests may use what they test; a command made of
+                // several files (bench) may use its own parts.
+                let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+                let nested = path.parent() != Some(src.join(layer).as_path());
+                for import in imports.iter().filter(|i| code.contains(*i)) {
+                    if !(nested && *import == "super::") {
+                        found.push(format!("{} uses {import}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "imports against the layers: {found:#?}");
+    }
+}

@@ -2,14 +2,17 @@
 //!
 //! The template is parsed as JSON first, so a value containing `|` or `&` can never break
 //! the rendering (the seed's `sed` did), and placeholders are only replaced inside string
-//! values. An unknown placeholder, a placeholder anywhere else, bad JSON or a descriptor
-//! Elastic Beanstalk would reject is an error before anything is uploaded or run.
+//! values. The result is read into [`Dockerrun`], the v1 format as the EB developer guide
+//! documents it (an unknown key is an error), then checked by EB's rules. An unknown
+//! placeholder, a placeholder anywhere else, bad JSON or a descriptor Elastic Beanstalk
+//! would reject is an error before anything is uploaded or run.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context as _, anyhow, bail};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The template, relative to the project root.
 pub const TEMPLATE: &str = "Dockerrun.aws.json.template";
@@ -36,45 +39,175 @@ impl Values {
 }
 
 const KNOWN: &str = "<BUCKET>, <IMAGE>, <TAG>, <AUTH_KEY>";
+/// The keys of a v1 descriptor, as the EB developer guide lists them.
+const TOP_LEVEL: [&str; 8] = [
+    "AWSEBDockerrunVersion",
+    "Authentication",
+    "Image",
+    "Ports",
+    "Volumes",
+    "Logging",
+    "Entrypoint",
+    "Command",
+];
 
-/// A rendered and validated v1 descriptor: the JSON to upload, and what a local run needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A v1 descriptor, rendered and checked: what is uploaded, and what a local run needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Dockerrun {
-    pub json: Value,
-    pub image: String,
-    /// The `ContainerPort`s, in order; Elastic Beanstalk routes traffic to the first.
-    pub ports: Vec<u16>,
-    pub volumes: Vec<Volume>,
-    /// The container directory Elastic Beanstalk maps to the instance's log directory.
-    pub logging: Option<String>,
-    pub entrypoint: Option<String>,
-    pub command: Option<String>,
+    #[serde(rename = "AWSEBDockerrunVersion")]
+    pub version: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+    /// Elastic Beanstalk routes traffic to the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<Port>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
+    /// The container directory Elastic Beanstalk maps to the instance's log directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Volume {
-    pub host_directory: String,
-    pub container_directory: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The S3 location of the registry auth file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Authentication {
     pub bucket: String,
     pub key: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Image {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Port {
+    pub container_port: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<Scalar>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Volume {
+    pub host_directory: String,
+    pub container_directory: String,
+}
+
+/// A value the format takes as a string or a number (`"1"` or `1`, `"80"` or `80`), kept as
+/// written so that the uploaded bytes are the template's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Text(String),
+    Number(u64),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Text(text) => text.clone(),
+            Scalar::Number(n) => n.to_string(),
+        }
+    }
+}
+
 impl Dockerrun {
-    /// The descriptor as uploaded: pretty JSON with a final newline.
+    /// The descriptor as uploaded: pretty JSON, keys in order, with a final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(&self.json).unwrap_or_default();
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
         bytes.push(b'\n');
         bytes
     }
 
-    /// The port traffic goes to.
+    /// The image to run (checked present when rendered).
+    pub fn image_name(&self) -> &str {
+        self.image.as_ref().map_or("", |i| i.name.as_str())
+    }
+
+    /// The port traffic goes to (checked present and valid when rendered).
     pub fn container_port(&self) -> u16 {
-        self.ports[0]
+        let first = self.ports.as_ref().and_then(|p| p.first());
+        first
+            .and_then(|p| p.container_port.as_ref())
+            .and_then(|p| p.text().parse().ok())
+            .unwrap_or(80)
+    }
+
+    pub fn volumes(&self) -> &[Volume] {
+        self.volumes.as_deref().unwrap_or_default()
+    }
+
+    /// Elastic Beanstalk's rules of the v1 format, beyond its keys.
+    fn check(self) -> anyhow::Result<Dockerrun> {
+        match &self.version {
+            Some(v) if v.text() == "1" => {}
+            Some(v) => bail!(
+                "AWSEBDockerrunVersion is {:?}: this is a single-container (v1) descriptor, use \"1\"",
+                v.text()
+            ),
+            None => bail!("AWSEBDockerrunVersion is missing: add \"AWSEBDockerrunVersion\": \"1\""),
+        }
+        let image = self.image.as_ref().ok_or_else(|| {
+            anyhow!("Image is missing: add \"Image\": {{\"Name\": \"<IMAGE>:<TAG>\"}}")
+        })?;
+        if image.name.trim().is_empty() {
+            bail!("Image.Name is missing or empty");
+        }
+        if let Some(update) = &image.update
+            && update != "true"
+            && update != "false"
+        {
+            bail!("Image.Update is {update:?}: use \"true\" or \"false\"");
+        }
+        let ports = match &self.ports {
+            Some(ports) if !ports.is_empty() => ports,
+            Some(_) => bail!("Ports must be a non-empty array of {{\"ContainerPort\": \"80\"}}"),
+            None => bail!(
+                "Ports is missing: Elastic Beanstalk needs the ContainerPort it routes traffic to"
+            ),
+        };
+        for (i, port) in ports.iter().enumerate() {
+            let Some(raw) = port.container_port.as_ref().map(Scalar::text) else {
+                bail!("Ports[{i}].ContainerPort is missing: add \"ContainerPort\": \"80\"");
+            };
+            if raw.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
+                bail!("Ports[{i}].ContainerPort {raw:?} is not a port number");
+            }
+        }
+        for (i, volume) in self.volumes().iter().enumerate() {
+            if !volume.host_directory.starts_with('/')
+                || !volume.container_directory.starts_with('/')
+            {
+                bail!("Volumes[{i}] needs absolute HostDirectory and ContainerDirectory paths");
+            }
+        }
+        if let Some(dir) = &self.logging
+            && !dir.starts_with('/')
+        {
+            bail!("Logging is {dir:?}: it must be an absolute directory in the container");
+        }
+        if let Some(auth) = &self.authentication
+            && (auth.bucket.is_empty() || auth.key.is_empty())
+        {
+            bail!(
+                "Authentication needs both Bucket and Key (the S3 location of the registry auth file)"
+            );
+        }
+        Ok(self)
     }
 }
 
@@ -91,7 +224,12 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<Dockerrun> {
         anyhow!("not valid JSON at line {}, column {}: {err}", err.line(), err.column())
     })?;
     substitute(&mut json, "", values)?;
-    validate(json)
+    let keys = json.as_object().ok_or_else(|| anyhow!("the descriptor must be a JSON object"))?;
+    if let Some(key) = keys.keys().find(|key| !TOP_LEVEL.contains(&key.as_str())) {
+        bail!("unknown key {key:?}: a v1 Dockerrun has {}", TOP_LEVEL.join(", "));
+    }
+    let dockerrun: Dockerrun = serde_json::from_value(json).map_err(|err| anyhow!("{err}"))?;
+    dockerrun.check()
 }
 
 /// Replaces placeholders in string values; refuses them in keys and unknown ones anywhere.
@@ -154,160 +292,6 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
         .filter(|n| is_placeholder(n))
 }
 
-const TOP_LEVEL: [&str; 8] = [
-    "AWSEBDockerrunVersion",
-    "Authentication",
-    "Image",
-    "Ports",
-    "Volumes",
-    "Logging",
-    "Entrypoint",
-    "Command",
-];
-
-/// The rules of the v1 format (single container), checked the way Elastic Beanstalk would.
-fn validate(json: Value) -> anyhow::Result<Dockerrun> {
-    let root = json.as_object().ok_or_else(|| anyhow!("the descriptor must be a JSON object"))?;
-    for key in root.keys() {
-        if !TOP_LEVEL.contains(&key.as_str()) {
-            bail!("unknown key {key:?}: a v1 Dockerrun has {}", TOP_LEVEL.join(", "));
-        }
-    }
-    match root.get("AWSEBDockerrunVersion") {
-        Some(Value::String(v)) if v == "1" => {}
-        Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
-        Some(other) => bail!(
-            "AWSEBDockerrunVersion is {other}: this is a single-container (v1) descriptor, use \"1\""
-        ),
-        None => bail!("AWSEBDockerrunVersion is missing: add \"AWSEBDockerrunVersion\": \"1\""),
-    }
-    let image = object(root, "Image")?.ok_or_else(|| {
-        anyhow!("Image is missing: add \"Image\": {{\"Name\": \"<IMAGE>:<TAG>\"}}")
-    })?;
-    let name = string(image, "Image", "Name")?.filter(|n| !n.trim().is_empty());
-    let name = name.ok_or_else(|| anyhow!("Image.Name is missing or empty"))?.to_owned();
-    for key in image.keys() {
-        if key != "Name" && key != "Update" {
-            bail!("unknown key Image.{key}: Image has Name and Update");
-        }
-    }
-    if let Some(update) = image.get("Update")
-        && !matches!(update.as_str(), Some("true" | "false"))
-    {
-        bail!("Image.Update is {update}: use \"true\" or \"false\"");
-    }
-    let ports = match root.get("Ports") {
-        None => bail!(
-            "Ports is missing: Elastic Beanstalk needs the ContainerPort it routes traffic to"
-        ),
-        Some(Value::Array(ports)) if !ports.is_empty() => ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| container_port(port, i))
-            .collect::<anyhow::Result<Vec<u16>>>()?,
-        Some(_) => bail!("Ports must be a non-empty array of {{\"ContainerPort\": \"80\"}}"),
-    };
-    let volumes = match root.get("Volumes") {
-        None => Vec::new(),
-        Some(Value::Array(volumes)) => {
-            volumes.iter().enumerate().map(|(i, v)| volume(v, i)).collect::<anyhow::Result<_>>()?
-        }
-        Some(_) => {
-            bail!("Volumes must be an array of {{\"HostDirectory\", \"ContainerDirectory\"}}")
-        }
-    };
-    let logging = string(root, "", "Logging")?.map(str::to_owned);
-    if let Some(dir) = &logging
-        && !dir.starts_with('/')
-    {
-        bail!("Logging is {dir:?}: it must be an absolute directory in the container");
-    }
-    let authentication = match object(root, "Authentication")? {
-        None => None,
-        Some(auth) => {
-            let bucket = string(auth, "Authentication", "Bucket")?.filter(|b| !b.is_empty());
-            let key = string(auth, "Authentication", "Key")?.filter(|k| !k.is_empty());
-            match (bucket, key) {
-                (Some(bucket), Some(key)) => {
-                    Some(Authentication { bucket: bucket.to_owned(), key: key.to_owned() })
-                }
-                _ => bail!(
-                    "Authentication needs both Bucket and Key (the S3 location of the registry auth file)"
-                ),
-            }
-        }
-    };
-    let entrypoint = string(root, "", "Entrypoint")?.map(str::to_owned);
-    let command = string(root, "", "Command")?.map(str::to_owned);
-    Ok(Dockerrun {
-        image: name,
-        ports,
-        volumes,
-        logging,
-        entrypoint,
-        command,
-        authentication,
-        json,
-    })
-}
-
-fn object<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-) -> anyhow::Result<Option<&'a Map<String, Value>>> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(Value::Object(inner)) => Ok(Some(inner)),
-        Some(_) => bail!("{key} must be an object"),
-    }
-}
-
-fn string<'a>(
-    map: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> anyhow::Result<Option<&'a str>> {
-    let dotted = if parent.is_empty() { key.to_owned() } else { format!("{parent}.{key}") };
-    match map.get(key) {
-        None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => bail!("{dotted} is {other}: it must be a string"),
-    }
-}
-
-fn container_port(port: &Value, i: usize) -> anyhow::Result<u16> {
-    let map = port.as_object().ok_or_else(|| anyhow!("Ports[{i}] must be an object"))?;
-    for key in map.keys() {
-        if key != "ContainerPort" && key != "HostPort" {
-            bail!("unknown key Ports[{i}].{key}: a port has ContainerPort and HostPort");
-        }
-    }
-    let raw = match map.get("ContainerPort") {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => bail!("Ports[{i}].ContainerPort is missing: add \"ContainerPort\": \"80\""),
-    };
-    raw.parse()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| anyhow!("Ports[{i}].ContainerPort {raw:?} is not a port number"))
-}
-
-fn volume(value: &Value, i: usize) -> anyhow::Result<Volume> {
-    let map = value.as_object().ok_or_else(|| anyhow!("Volumes[{i}] must be an object"))?;
-    let host = string(map, &format!("Volumes[{i}]"), "HostDirectory")?;
-    let container = string(map, &format!("Volumes[{i}]"), "ContainerDirectory")?;
-    match (host, container) {
-        (Some(host), Some(container)) if host.starts_with('/') && container.starts_with('/') => {
-            Ok(Volume {
-                host_directory: host.to_owned(),
-                container_directory: container.to_owned(),
-            })
-        }
-        _ => bail!("Volumes[{i}] needs absolute HostDirectory and ContainerDirectory paths"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,12 +317,18 @@ mod tests {
     #[test]
     fn renders_placeholders_in_string_values() {
         let rendered = render(TEMPLATE_TEXT, &values()).unwrap();
-        assert_eq!(rendered.image, "quay.io/acme/web:0123abc");
-        assert_eq!(rendered.ports, vec![80]);
+        assert_eq!(rendered.image_name(), "quay.io/acme/web:0123abc");
+        assert_eq!(rendered.container_port(), 80);
         assert_eq!(rendered.logging.as_deref(), Some("/var/log/web"));
-        assert_eq!(rendered.authentication.unwrap().key, "deploy/0123abc/registry-auth.json");
-        assert_eq!(rendered.volumes[0].container_directory, "/data");
-        assert_eq!(rendered.json["Authentication"]["Bucket"], "elasticbeanstalk-eu-west-1-1");
+        assert_eq!(
+            rendered.authentication.as_ref().unwrap().key,
+            "deploy/0123abc/registry-auth.json"
+        );
+        assert_eq!(rendered.volumes()[0].container_directory, "/data");
+        assert_eq!(
+            rendered.authentication.as_ref().unwrap().bucket,
+            "elasticbeanstalk-eu-west-1-1"
+        );
     }
 
     #[test]
@@ -346,9 +336,9 @@ mod tests {
         let mut v = values();
         v.bucket = r#"a|b&c\d"e"#.into();
         let rendered = render(TEMPLATE_TEXT, &v).unwrap();
-        assert_eq!(rendered.json["Authentication"]["Bucket"], r#"a|b&c\d"e"#);
-        let reparsed: Value = serde_json::from_slice(&rendered.to_bytes()).unwrap();
-        assert_eq!(reparsed, rendered.json);
+        assert_eq!(rendered.authentication.as_ref().unwrap().bucket, r#"a|b&c\d"e"#);
+        let reparsed: Dockerrun = serde_json::from_slice(&rendered.to_bytes()).unwrap();
+        assert_eq!(reparsed, rendered);
     }
 
     #[test]
@@ -404,6 +394,6 @@ mod tests {
     fn the_repository_template_renders() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let rendered = render_file(root, &values()).unwrap();
-        assert_eq!(rendered.image, "quay.io/acme/web:0123abc");
+        assert_eq!(rendered.image_name(), "quay.io/acme/web:0123abc");
     }
 }

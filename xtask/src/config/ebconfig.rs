@@ -1,15 +1,15 @@
 //! `.elasticbeanstalk/config.yml`, as written by `eb init`: teams that already use the EB CLI
 //! keep it, and its application, region, profile and branch mappings fill what
-//! `[workspace.metadata.deploy]` leaves out.
-//!
-//! The file is a small YAML document of nested maps with scalar values; this reads exactly
-//! that subset and refuses anything else with the line number, rather than guessing.
+//! `[workspace.metadata.deploy]` leaves out. Read with a YAML parser (serde_norway); the
+//! many keys the EB CLI writes that we do not use are ignored, a malformed file is refused
+//! with its line.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+use serde::Deserialize;
 
 pub const PATH: &str = ".elasticbeanstalk/config.yml";
 
@@ -21,6 +21,27 @@ pub struct EbConfig {
     pub profile: Option<String>,
     /// `branch-defaults.<branch>.environment`.
     pub branch_environments: BTreeMap<String, String>,
+}
+
+/// The file as the EB CLI writes it (`ebcli/core/fileoperations.py`), the parts we read.
+#[derive(Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    global: Option<Global>,
+    #[serde(default, rename = "branch-defaults")]
+    branch_defaults: Option<BTreeMap<String, Option<BranchDefault>>>,
+}
+
+#[derive(Default, Deserialize)]
+struct Global {
+    application_name: Option<String>,
+    default_region: Option<String>,
+    profile: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BranchDefault {
+    environment: Option<String>,
 }
 
 impl EbConfig {
@@ -35,100 +56,22 @@ impl EbConfig {
     }
 
     pub fn parse(text: &str) -> anyhow::Result<EbConfig> {
-        let values = flatten(text)?;
-        let get = |path: &[&str]| {
-            values
-                .iter()
-                .find(|(k, _)| k.iter().map(String::as_str).eq(path.iter().copied()))
-                .map(|(_, v)| v.clone())
-        };
-        let mut branch_environments = BTreeMap::new();
-        for (key, value) in &values {
-            if let [section, branch, field] = key.as_slice()
-                && section == "branch-defaults"
-                && field == "environment"
-            {
-                branch_environments.insert(branch.clone(), value.clone());
-            }
-        }
+        let file: Option<File> = serde_norway::from_str(text)?;
+        let file = file.unwrap_or_default();
+        let global = file.global.unwrap_or_default();
+        let branch_environments = file
+            .branch_defaults
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(branch, d)| Some((branch, d?.environment?)))
+            .collect();
         Ok(EbConfig {
-            application_name: get(&["global", "application_name"]),
-            default_region: get(&["global", "default_region"]),
-            profile: get(&["global", "profile"]),
+            application_name: global.application_name,
+            default_region: global.default_region,
+            profile: global.profile,
             branch_environments,
         })
     }
-}
-
-/// Every scalar of a document of nested maps, as (path of keys, value). Null values and
-/// empty maps are left out.
-fn flatten(text: &str) -> anyhow::Result<Vec<(Vec<String>, String)>> {
-    let mut stack: Vec<(usize, String)> = Vec::new();
-    let mut values = Vec::new();
-    for (number, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw);
-        if line.trim().is_empty() || line.trim() == "---" {
-            continue;
-        }
-        let indent = line.len() - line.trim_start().len();
-        let line = line.trim();
-        if line.starts_with("- ") || line == "-" {
-            // Lists (e.g. `global.include_git_submodules` neighbours) carry nothing we read.
-            continue;
-        }
-        let Some((key, value)) = split_key(line) else {
-            bail!("line {}: expected `key: value`, found {line:?}", number + 1);
-        };
-        while stack.last().is_some_and(|(i, _)| *i >= indent) {
-            stack.pop();
-        }
-        let value = unquote(value.trim());
-        if value.is_empty() {
-            stack.push((indent, key));
-            continue;
-        }
-        if value != "null" && value != "~" {
-            let mut path: Vec<String> = stack.iter().map(|(_, k)| k.clone()).collect();
-            path.push(key);
-            values.push((path, value));
-        }
-    }
-    Ok(values)
-}
-
-/// `key: value`, where the key may itself contain `:` only when quoted.
-fn split_key(line: &str) -> Option<(String, &str)> {
-    if let Some(rest) = line.strip_prefix('"').or_else(|| line.strip_prefix('\'')) {
-        let quote = line.chars().next()?;
-        let end = rest.find(quote)?;
-        let after = rest[end + 1..].trim_start().strip_prefix(':')?;
-        return Some((rest[..end].to_owned(), after));
-    }
-    let colon = line.find(": ").or_else(|| line.strip_suffix(':').map(|k| k.len()))?;
-    let value = line.get(colon + 1..).unwrap_or("");
-    Some((line[..colon].trim().to_owned(), value))
-}
-
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    for (i, c) in line.char_indices() {
-        match (c, quote) {
-            ('"' | '\'', None) => quote = Some(c),
-            (c, Some(q)) if c == q => quote = None,
-            ('#', None) if i == 0 || line[..i].ends_with(' ') => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-fn unquote(value: &str) -> String {
-    for quote in ['"', '\''] {
-        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
-            return inner.to_owned();
-        }
-    }
-    value.to_owned()
 }
 
 #[cfg(test)]
@@ -167,7 +110,10 @@ global:
 
     #[test]
     fn a_malformed_line_is_named() {
-        let err = EbConfig::parse("global:\n  application_name acme\n").unwrap_err().to_string();
-        assert!(err.starts_with("line 2: expected `key: value`"), "{err}");
+        let err = EbConfig::parse("global:\n  application_name acme\n  region: x\n").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("line 2"), "{err}");
+        let err = format!("{:#}", EbConfig::parse("global: [a, b]\n").unwrap_err());
+        assert!(err.contains("global"), "{err}");
     }
 }

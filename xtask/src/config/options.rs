@@ -26,18 +26,17 @@ const HEALTHCHECK_URL: &str = "Application Healthcheck URL";
 /// Words that make an option secret even when the template does not say so.
 const SECRET_WORDS: [&str; 6] = ["SECRET", "PASSWORD", "TOKEN", "PRIVATE", "CREDENTIAL", "API_KEY"];
 
+/// One entry of the template: an option setting as the EB API names its fields, and whether
+/// its value is secret.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct Entry {
-    #[serde(rename = "Namespace")]
     namespace: String,
-    #[serde(rename = "OptionName")]
     option_name: String,
-    #[serde(rename = "ResourceName", default)]
+    #[serde(default)]
     resource_name: Option<String>,
-    #[serde(rename = "Value")]
     value: String,
-    #[serde(rename = "Secret", default)]
+    #[serde(default)]
     secret: bool,
 }
 

@@ -134,7 +134,7 @@ impl Release {
         if let Some(logging) = &self.dockerrun.logging {
             cmd = cmd.arg("--volume").arg(format!("{}:{logging}", self.logs_dir().display()));
         }
-        for volume in &self.dockerrun.volumes {
+        for volume in self.dockerrun.volumes() {
             let host = self.volume_dir(&volume.host_directory);
             cmd = cmd.arg("--volume").arg(format!(
                 "{}:{}",
@@ -151,7 +151,7 @@ impl Release {
             };
         }
         cmd = cmd.opt("--entrypoint", self.dockerrun.entrypoint.as_deref());
-        cmd = cmd.arg(&self.dockerrun.image);
+        cmd = cmd.arg(self.dockerrun.image_name());
         if let Some(command) = &self.dockerrun.command {
             cmd = cmd.args(command.split_whitespace());
         }
@@ -181,7 +181,7 @@ impl Release {
     /// the version `/health` reports.
     pub fn start(&self, ctx: &Context) -> anyhow::Result<String> {
         let port = self.names.port;
-        let image = &self.dockerrun.image;
+        let image = self.dockerrun.image_name();
         ctx.ui.step(format_args!("start {image} on 127.0.0.1:{port}"));
         self.prepare_dirs()?;
         let previous = releases(ctx, &self.names)?;
@@ -219,7 +219,7 @@ impl Release {
             self.check_port_free()?;
             self.front_cmd().run_quiet(ctx).context("start the local proxy")?;
         }
-        let image = &self.dockerrun.image;
+        let image = self.dockerrun.image_name();
         self.release_cmd()
             .run_quiet(ctx)
             .with_context(|| format!("start the release container of {image}"))?;
@@ -228,7 +228,7 @@ impl Release {
 
     fn prepare_dirs(&self) -> anyhow::Result<()> {
         let mut dirs = vec![self.logs_dir()];
-        dirs.extend(self.dockerrun.volumes.iter().map(|v| self.volume_dir(&v.host_directory)));
+        dirs.extend(self.dockerrun.volumes().iter().map(|v| self.volume_dir(&v.host_directory)));
         for dir in dirs {
             fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
             // The app runs as an unprivileged user: it must be able to write its logs.
@@ -301,7 +301,7 @@ impl Release {
                     self.show_last_logs(ctx);
                     bail!(
                         "{} exited with status {code} instead of answering {}",
-                        self.dockerrun.image,
+                        self.dockerrun.image_name(),
                         self.health_path
                     );
                 }
@@ -310,7 +310,7 @@ impl Release {
                 self.show_last_logs(ctx);
                 bail!(
                     "{} did not answer {} with 200 within {}s (raise --timeout if it needs longer)",
-                    self.dockerrun.image,
+                    self.dockerrun.image_name(),
                     self.health_path,
                     self.timeout.as_secs()
                 );

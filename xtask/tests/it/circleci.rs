@@ -67,7 +67,7 @@ fn schema_errors(text: &str) -> Vec<String> {
 
 /// What a schema cannot check. `settings` gives the branches deploy must run on.
 fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
-    let config: Value = match serde_yaml::from_str(text) {
+    let config: Value = match serde_norway::from_str(text) {
         Ok(config) => config,
         Err(err) => return vec![format!("not YAML: {err}")],
     };
