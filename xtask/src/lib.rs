@@ -180,4 +180,24 @@ mod tests {
         }
         assert!(found.is_empty(), "imports against the layers: {found:#?}");
     }
+
+    /// Small enough to read in one go: no module over 400 lines, no command over 200.
+    #[test]
+    fn modules_stay_small() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.clone()];
+        let mut long = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let lines = fs::read_to_string(&path).unwrap().lines().count();
+            let limit = if path.starts_with(src.join("commands")) { 200 } else { 400 };
+            if lines > limit {
+                long.push(format!("{}: {lines} lines (at most {limit})", path.display()));
+            }
+        }
+        assert!(long.is_empty(), "{long:#?}");
+    }
 }

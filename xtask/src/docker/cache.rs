@@ -9,18 +9,17 @@
 //! file renamed into place, so an interrupted save never harms the previous cache.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::Context;
 use crate::docker::{self, docker};
 use crate::run::cmd::last_lines;
 use crate::run::interrupt::Interrupted;
-
-const CHUNK: usize = 1 << 20;
+use crate::run::pipe;
 
 /// What a cache path holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,51 +122,10 @@ fn read_layers(path: &Path, config: &str) -> anyhow::Result<Vec<String>> {
 
 /// `docker load` from `path`, fed through a pipe so that progress can be shown.
 pub fn load(ctx: &Context, path: &Path) -> anyhow::Result<()> {
-    let total = fs::metadata(path).map(|m| m.len()).ok();
-    let load = docker().args(["load", "--quiet"]);
-    ctx.ui.echo(format_args!("{load} < {}", path.display()));
-    let mut source = BufReader::with_capacity(CHUNK, File::open(path)?);
-    let (reader, mut writer) = os_pipe::pipe().context("create a pipe for docker load")?;
-    let handle = load
-        .expression()
-        .stdin_file(reader)
-        .stdout_capture()
-        .stderr_capture()
-        .start()
-        .map_err(|err| load.spawn_error(err))?;
-    let mut progress = ctx.ui.progress("docker load", total);
-    let mut buf = vec![0; CHUNK];
-    let fed: anyhow::Result<()> = loop {
-        if ctx.interrupt.is_set() {
-            break Err(Interrupted { during: "docker load".into() }.into());
-        }
-        let n = match source.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(err) => break Err(anyhow!(err).context(format!("read {}", path.display()))),
-        };
-        // A write error means docker stopped reading: its own message says why.
-        if writer.write_all(&buf[..n]).is_err() {
-            break Ok(());
-        }
-        progress.add(n as u64);
-    };
-    drop(writer);
-    if let Err(err) = fed {
-        progress.abandon();
-        let _ = handle.kill();
-        return Err(err);
-    }
-    let output = handle.wait().context("wait for docker load")?;
-    if ctx.interrupt.explains(&output.status) {
-        progress.abandon();
-        return Err(Interrupted { during: "docker load".into() }.into());
-    }
+    let output = pipe::feed(ctx, &docker().args(["load", "--quiet"]), path, "docker load")?;
     if !output.status.success() {
-        progress.abandon();
         bail!("docker load failed: {}", last_lines(&output.stderr, 2));
     }
-    progress.finish();
     let loaded = String::from_utf8_lossy(&output.stdout);
     for line in loaded.lines().filter(|l| !l.trim().is_empty()) {
         ctx.ui.info(line.trim());
@@ -176,83 +134,29 @@ pub fn load(ctx: &Context, path: &Path) -> anyhow::Result<()> {
 }
 
 /// `docker save image` into `path` via `path.partial`, renamed into place only once the
-/// whole tarball is written and synced. Any failure or Ctrl-C removes the partial file
-/// and leaves the previous cache as it was.
+/// whole tarball is written, synced and readable. Any failure or Ctrl-C removes the
+/// partial file and leaves the previous cache as it was.
 pub fn save(ctx: &Context, image: &str, path: &Path, size_hint: Option<u64>) -> anyhow::Result<()> {
+    let kept = || format!("cache {} left as it was", path.display());
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)
         .with_context(|| format!("create the cache directory {}", dir.display()))?;
     let partial = Partial(partial_path(path));
-    let save = docker().args(["save", image]);
-    ctx.ui.echo(format_args!("{save} > {}", partial.0.display()));
     let mut file =
         File::create(&partial.0).with_context(|| format!("create {}", partial.0.display()))?;
-    let mut reader = save
-        .expression()
-        .stderr_capture()
-        .unchecked()
-        .reader()
-        .map_err(|err| save.spawn_error(err))?;
-    let mut progress = ctx.ui.progress("docker save", size_hint);
-    let mut buf = vec![0; CHUNK];
-    let copied: anyhow::Result<()> = loop {
-        if ctx.interrupt.is_set() {
-            break Err(Interrupted { during: "docker save".into() }.into());
-        }
-        match reader.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                if let Err(err) = file.write_all(&buf[..n]) {
-                    break Err(anyhow!(err).context(format!("write {}", partial.0.display())));
-                }
-                progress.add(n as u64);
-            }
-            Err(err) => break Err(anyhow!(err).context("read from docker save")),
-        }
-    };
-    if let Err(err) = copied {
-        progress.abandon();
-        let _ = reader.kill();
-        let err = if ctx.interrupt.is_set() {
-            Interrupted { during: "docker save".into() }.into()
-        } else {
-            err
-        };
-        return Err(err.context(format!("cache {} left as it was", path.display())));
-    }
-    // At the end of its output the reader has already waited for docker save.
-    let output = reader
-        .try_wait()
-        .context("wait for docker save")?
-        .cloned()
-        .context("docker save had not exited at the end of its output")?;
-    if ctx.interrupt.explains(&output.status) {
-        progress.abandon();
-        let during = "docker save".to_owned();
-        let err = anyhow::Error::from(Interrupted { during });
-        return Err(err.context(format!("cache {} left as it was", path.display())));
-    }
+    let save = docker().args(["save", image]);
+    let output = pipe::drain(ctx, &save, &mut file, &partial.0, "docker save", size_hint)
+        .with_context(kept)?;
     if !output.status.success() {
-        progress.abandon();
-        bail!(
-            "docker save {image} failed: {} (cache {} left as it was)",
-            last_lines(&output.stderr, 2),
-            path.display()
-        );
+        bail!("docker save {image} failed: {} ({})", last_lines(&output.stderr, 2), kept());
     }
     file.sync_all().with_context(|| format!("sync {}", partial.0.display()))?;
     drop(file);
     if let Cached::Unusable(why) = inspect(&partial.0) {
-        progress.abandon();
-        bail!(
-            "docker save wrote an unusable tarball ({why}); cache {} left as it was",
-            path.display()
-        );
+        bail!("docker save wrote an unusable tarball ({why}); {}", kept());
     }
     fs::rename(&partial.0, path)
-        .with_context(|| format!("move {} to {}", partial.0.display(), path.display()))?;
-    progress.finish();
-    Ok(())
+        .with_context(|| format!("move {} to {}", partial.0.display(), path.display()))
 }
 
 fn partial_path(path: &Path) -> PathBuf {

@@ -13,13 +13,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, anyhow, bail};
 
 use crate::Context;
-use crate::run::cmd::{Cmd, last_lines};
+use crate::run::cmd::{Cmd, CommandFailed, last_lines};
 use crate::run::interrupt::Interrupted;
 
 /// The Dockerfile of the web application, relative to the project root.
 pub const DOCKERFILE: &str = "web/Dockerfile";
 /// The label `web/Dockerfile` puts on every image of its build chain (keep the two equal);
-/// `bench` removes this project's build cache by it.
+/// `bench` removes this project's build cache by it ([`forget_build_cache`]).
 pub const BUILD_CACHE_LABEL: &str = "dev.xtask.build-cache=web";
 /// The `build` stage (compiled release binaries), tagged so later deploy builds reuse it.
 pub const BUILD_STAGE_IMAGE: &str = "web-build-stage:latest";
@@ -220,6 +220,16 @@ impl Build {
     }
 }
 
+/// Removes every image of this project's build chain (the label `web/Dockerfile` sets) and
+/// BuildKit's build cache, and so leaves the daemon as a fresh CI machine finds it: base
+/// images only.
+pub fn forget_build_cache(ctx: &Context) -> anyhow::Result<()> {
+    let filter = format!("label={BUILD_CACHE_LABEL}");
+    docker().args(["image", "prune", "--all", "--force", "--filter", &filter]).read(ctx)?;
+    docker().args(["builder", "prune", "--all", "--force"]).read(ctx)?;
+    Ok(())
+}
+
 /// A container name unique to this process and moment, so runs never collide.
 pub fn unique_name(prefix: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -229,14 +239,14 @@ pub fn unique_name(prefix: &str) -> String {
 /// Runs `run` (a `docker run --name NAME …` command) to completion and returns its exit code.
 /// On Ctrl-C the container is removed, since killing the docker client does not stop it.
 pub fn run_container(ctx: &Context, run: &Cmd, name: &str) -> anyhow::Result<Option<i32>> {
-    match run.status(ctx) {
-        Err(err) if err.is::<Interrupted>() => {
-            let rm = docker().args(["rm", "--force", name]);
-            ctx.ui.echo(&rm);
-            let _ = rm.read_output(&ctx.without_interrupt());
-            Err(err.context(format!("container {name} stopped and removed")))
-        }
-        result => result,
+    let Err(err) = run.run(ctx) else { return Ok(Some(0)) };
+    if err.is::<Interrupted>() {
+        let _ = docker().args(["rm", "--force", name]).run_quiet(&ctx.without_interrupt());
+        return Err(err.context(format!("container {name} stopped and removed")));
+    }
+    match err.downcast_ref::<CommandFailed>() {
+        Some(failed) => Ok(failed.code),
+        None => Err(err),
     }
 }
 

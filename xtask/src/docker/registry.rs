@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 
 use crate::docker::docker;
-use crate::run::cmd::{Cmd, last_lines};
+use crate::run::cmd::{Cmd, CommandFailed};
 use crate::run::secret::Secret;
 use crate::{Context, Env};
 
@@ -191,24 +191,16 @@ impl Session {
             .with_context(|| format!("write the docker config {}", path.display()))?;
         let login = self.login_cmd();
         login.assert_no_secret_in_args(self.credentials.password.expose())?;
-        ctx.ui.echo(&login);
-        let output = login.read_output(ctx)?;
-        if !output.status.success() {
-            let said = last_lines(&output.stderr, 1);
-            bail!("{}", self.explain(&said, "log in"));
+        if let Err(err) = login.run_quiet(ctx) {
+            bail!("{}", self.explain(&said(err)?, "log in"));
         }
         Ok(self)
     }
 
     /// Whether `image` is already in the registry (a manifest check; nothing is pulled).
     pub fn has(&self, ctx: &Context, image: &ImageRef) -> anyhow::Result<bool> {
-        let check = self.manifest_cmd(image);
-        ctx.ui.echo(&check);
-        let output = check.read_output(ctx)?;
-        if output.status.success() {
-            return Ok(true);
-        }
-        let said = last_lines(&output.stderr, 1);
+        let Err(err) = self.manifest_cmd(image).run_quiet(ctx) else { return Ok(true) };
+        let said = said(err)?;
         // The docker CLI reports a missing tag or repository only in words.
         if said.contains("no such manifest") || said.contains("manifest unknown") {
             return Ok(false);
@@ -217,10 +209,8 @@ impl Session {
     }
 
     pub fn push(&self, ctx: &Context, image: &ImageRef) -> anyhow::Result<()> {
-        let output = self.push_cmd(image).run_capturing_stderr(ctx)?;
-        if !output.status.success() {
-            let said = last_lines(&output.stderr, 1);
-            bail!("{}", self.explain(&said, &format!("push {image}")));
+        if let Err(err) = self.push_cmd(image).keep_stderr().run(ctx) {
+            bail!("{}", self.explain(&said(err)?, &format!("push {image}")));
         }
         Ok(())
     }
@@ -276,6 +266,15 @@ impl Drop for Session {
 /// The key docker's config uses for `registry` (Docker Hub keeps its historical URL).
 pub fn server_key(registry: &str) -> &str {
     if registry == "docker.io" { "https://index.docker.io/v1/" } else { registry }
+}
+
+/// The last line docker wrote to stderr when it failed; any other error (Ctrl-C, docker
+/// missing) as it is.
+fn said(err: anyhow::Error) -> anyhow::Result<String> {
+    match err.downcast_ref::<CommandFailed>() {
+        Some(failed) => Ok(failed.stderr.rsplit(" | ").next().unwrap_or_default().to_owned()),
+        None => Err(err),
+    }
 }
 
 fn is_loopback(registry: &str) -> bool {

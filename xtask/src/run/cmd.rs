@@ -1,10 +1,16 @@
 //! External commands as data: built first (so `--dry-run` and tests can print and compare
 //! them), then run through duct without a shell. Secrets go through stdin or the
 //! environment and are masked wherever a command is shown.
+//!
+//! Three ways to run one: [`Cmd::run`] streams its output (to the terminal, or where
+//! [`Cmd::keep_stderr`] and [`Cmd::log_to`] say) and [`Cmd::run_quiet`] shows it only when
+//! it fails, both echoing the command first; [`Cmd::read`] (and [`Cmd::read_output`], whatever
+//! the exit) ask something and echo nothing: a query is not a step. `run::pipe` carries the
+//! bytes of the commands whose data we stream ourselves.
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -37,6 +43,18 @@ enum Input {
     },
 }
 
+/// Where [`Cmd::run`] sends the command's output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum Sink {
+    /// The terminal's stdout and stderr: progress stays visible, as it would be typed.
+    #[default]
+    Terminal,
+    /// stdout to the terminal, stderr kept for the error (`CommandFailed::stderr`).
+    KeepStderr,
+    /// Both appended to a log file.
+    Log(PathBuf),
+}
+
 /// One external command: program, arguments, environment, stdin, working directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
@@ -45,6 +63,7 @@ pub struct Cmd {
     env: Vec<(OsString, Value)>,
     stdin: Option<Input>,
     dir: Option<PathBuf>,
+    sink: Sink,
 }
 
 /// A command that ran and exited non-zero.
@@ -73,7 +92,14 @@ impl std::error::Error for CommandFailed {}
 
 impl Cmd {
     pub fn new(program: impl Into<OsString>) -> Cmd {
-        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), stdin: None, dir: None }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+            dir: None,
+            sink: Sink::Terminal,
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Cmd {
@@ -131,12 +157,25 @@ impl Cmd {
         self
     }
 
+    /// [`Cmd::run`] keeps stderr for its error instead of showing it: for a command whose
+    /// stderr says only why it failed, and the caller explains that.
+    pub fn keep_stderr(mut self) -> Cmd {
+        self.sink = Sink::KeepStderr;
+        self
+    }
+
+    /// [`Cmd::run`] appends stdout and stderr to the file at `log`.
+    pub fn log_to(mut self, log: impl Into<PathBuf>) -> Cmd {
+        self.sink = Sink::Log(log.into());
+        self
+    }
+
     pub fn program(&self) -> &Path {
         Path::new(&self.program)
     }
 
-    /// The duct expression for this command; output handling is the caller's.
-    pub fn expression(&self) -> duct::Expression {
+    /// The duct expression for this command; output handling is the caller's (`run::pipe`).
+    pub(crate) fn expression(&self) -> duct::Expression {
         let mut expr = duct::cmd(&self.program, &self.args).unchecked();
         for (key, value) in &self.env {
             let (Value::Plain(value) | Value::Secret(value)) = value;
@@ -155,10 +194,22 @@ impl Cmd {
         expr
     }
 
-    /// Echoes the command, runs it with the terminal's stdout and stderr, and fails when it
-    /// exits non-zero.
+    /// Echoes the command, runs it with its output streamed (see [`Sink`]), and fails when
+    /// it exits non-zero ([`CommandFailed`], with its exit status).
     pub fn run(&self, ctx: &Context) -> anyhow::Result<()> {
-        let output = self.spawn_and_wait(ctx, self.expression(), true)?;
+        let expr = match &self.sink {
+            Sink::Terminal => self.expression(),
+            Sink::KeepStderr => self.expression().stderr_capture(),
+            Sink::Log(path) => {
+                let log = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("open the log {}", path.display()))?;
+                self.expression().stderr_to_stdout().stdout_file(log)
+            }
+        };
+        let output = self.spawn_and_wait(ctx, expr, true)?;
         self.check(&output)
     }
 
@@ -168,27 +219,6 @@ impl Cmd {
         ctx.ui.echo(self);
         let output = self.read_output(ctx)?;
         self.check(&output)
-    }
-
-    /// Like [`Cmd::run`], but a non-zero exit is returned, not an error.
-    pub fn status(&self, ctx: &Context) -> anyhow::Result<Option<i32>> {
-        let output = self.spawn_and_wait(ctx, self.expression(), true)?;
-        Ok(output.status.code())
-    }
-
-    /// Echoes the command, appends its stdout and stderr to `log`, and fails when it exits
-    /// non-zero.
-    pub fn run_logged(&self, ctx: &Context, log: &File) -> anyhow::Result<()> {
-        let log = log.try_clone().context("duplicate the log file handle")?;
-        let expr = self.expression().stderr_to_stdout().stdout_file(log);
-        let output = self.spawn_and_wait(ctx, expr, true)?;
-        self.check(&output)
-    }
-
-    /// Echoes the command and runs it with stdout on the terminal (progress stays visible)
-    /// and stderr captured for the caller's error message; returns whatever the exit.
-    pub fn run_capturing_stderr(&self, ctx: &Context) -> anyhow::Result<Output> {
-        self.spawn_and_wait(ctx, self.expression().stderr_capture(), true)
     }
 
     /// Runs a query quietly and returns its stdout without trailing white space; stderr is
@@ -236,7 +266,7 @@ impl Cmd {
         }
     }
 
-    pub fn spawn_error(&self, err: io::Error) -> anyhow::Error {
+    pub(crate) fn spawn_error(&self, err: io::Error) -> anyhow::Error {
         let program = self.program().display();
         if err.kind() == io::ErrorKind::NotFound {
             anyhow!("`{program}` not found on PATH: install it, or add its directory to PATH")
@@ -245,7 +275,7 @@ impl Cmd {
         }
     }
 
-    pub fn check(&self, output: &Output) -> anyhow::Result<()> {
+    fn check(&self, output: &Output) -> anyhow::Result<()> {
         if output.status.success() {
             return Ok(());
         }

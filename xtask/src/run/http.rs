@@ -20,19 +20,8 @@ impl Response {
     }
 }
 
-/// `GET http://{host}{path}`.
+/// `GET http://{host}{path}` (`host` like `127.0.0.1:8080`), the whole response read.
 pub fn get(host: &str, path: &str, timeout: Duration) -> anyhow::Result<Response> {
-    request("GET", host, path, &[], timeout)
-}
-
-/// Sends one request to `host` (`127.0.0.1:8080`) and reads the whole response.
-pub fn request(
-    method: &str,
-    host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> anyhow::Result<Response> {
     let addr: SocketAddr = host
         .to_socket_addrs()
         .with_context(|| format!("resolve {host}"))?
@@ -41,11 +30,7 @@ pub fn request(
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(head.as_bytes())?;
 
     let mut reader = BufReader::new(stream);
@@ -67,9 +52,6 @@ pub fn request(
         }
     }
     let mut response = Response { status, headers, body: String::new() };
-    if method == "HEAD" {
-        return Ok(response);
-    }
     let chunked = response.header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
     let body = if chunked { read_chunked(&mut reader)? } else { read_all(&mut reader)? };
     response.body = String::from_utf8_lossy(&body).into_owned();

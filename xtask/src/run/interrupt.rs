@@ -41,7 +41,8 @@ impl Interrupt {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// Sets the flag as a signal would (for tests).
+    /// Sets the flag as a signal would.
+    #[cfg(test)]
     pub fn trigger(&self) {
         self.0.store(true, Ordering::SeqCst);
     }

@@ -4,5 +4,6 @@
 pub mod cmd;
 pub mod http;
 pub mod interrupt;
+pub mod pipe;
 pub mod secret;
 pub mod ui;

@@ -210,22 +210,34 @@ impl Registry {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
     }
 
+    /// One request to the registry's HTTP API: its status and headers (the registry's
+    /// answers here carry what we need in headers).
+    fn call(&self, method: &str, path: &str, accept: &str) -> (u16, Vec<(String, String)>) {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nAccept: {accept}\r\n\
+             Connection: close\r\n\r\n",
+            self.addr,
+            self.authorization()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap();
+        let headers = lines
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_once(':').map(|(n, v)| (n.to_lowercase(), v.trim().to_owned())))
+            .collect();
+        (status, headers)
+    }
+
     /// The digest of `path:tag` in the registry, `None` when it has no such manifest.
     pub fn digest(&self, path: &str, tag: &str) -> Option<String> {
-        let auth = self.authorization();
-        let response = xtask::run::http::request(
-            "HEAD",
-            &self.addr,
-            &format!("/v2/{path}/manifests/{tag}"),
-            &[
-                ("Authorization", auth.as_str()),
-                ("Accept", "application/vnd.docker.distribution.manifest.v2+json"),
-            ],
-            std::time::Duration::from_secs(5),
-        )
-        .unwrap();
-        match response.status {
-            200 => Some(response.header("docker-content-digest").unwrap().to_owned()),
+        let manifest = "application/vnd.docker.distribution.manifest.v2+json";
+        let (status, headers) = self.call("HEAD", &format!("/v2/{path}/manifests/{tag}"), manifest);
+        match status {
+            200 => headers.into_iter().find(|(n, _)| n == "docker-content-digest").map(|(_, v)| v),
             404 => None,
             other => panic!("registry answered {other} for {path}:{tag}"),
         }
@@ -233,16 +245,7 @@ impl Registry {
 
     pub fn delete(&self, path: &str, tag: &str) {
         if let Some(digest) = self.digest(path, tag) {
-            let auth = self.authorization();
-            let url = format!("/v2/{path}/manifests/{digest}");
-            let headers = [("Authorization", auth.as_str())];
-            let _ = xtask::run::http::request(
-                "DELETE",
-                &self.addr,
-                &url,
-                &headers,
-                std::time::Duration::from_secs(5),
-            );
+            self.call("DELETE", &format!("/v2/{path}/manifests/{digest}"), "*/*");
         }
     }
 

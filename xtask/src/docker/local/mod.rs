@@ -22,37 +22,16 @@ use crate::run::cmd::Cmd;
 use crate::run::http;
 use crate::run::interrupt::Interrupted;
 
+mod env;
+use env::{LABEL, STOP_GRACE_SECS, ensure_network, releases, stop_and_remove};
+pub use env::{Names, stop};
+
 /// Default for `--timeout` of `deploy --local`: how long a new release may take to answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The port the front listens on inside its container.
 const FRONT_PORT: u16 = 8080;
 /// The local proxy's image, built from the `front` stage.
 pub const FRONT_IMAGE: &str = "xtask-local-front:latest";
-/// How long a stopped release may drain before Docker kills it (EB allows about as long).
-const STOP_GRACE_SECS: &str = "30";
-const LABEL: &str = "dev.xtask.local";
-
-/// Names of everything that belongs to the local environment on one port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
-    pub port: u16,
-    pub network: String,
-    pub front: String,
-}
-
-impl Names {
-    pub fn new(port: u16) -> Names {
-        Names {
-            port,
-            network: format!("xtask-local-{port}"),
-            front: format!("xtask-local-front-{port}"),
-        }
-    }
-
-    fn label(&self) -> String {
-        format!("{LABEL}={}", self.port)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FrontState {
@@ -371,49 +350,6 @@ pub fn container_env(options: &Options) -> Vec<EnvVar> {
         .collect()
 }
 
-/// Stops and removes everything of the local environment on `names.port`; returns what it
-/// stopped, as a reader would name it.
-pub fn stop(ctx: &Context, names: &Names) -> anyhow::Result<Vec<String>> {
-    let mut stopped = Vec::new();
-    for release in releases(ctx, names)? {
-        stop_and_remove(ctx, &release)?;
-        stopped.push(format!("release {release}"));
-    }
-    if docker().args(["rm", "--force", &names.front]).read_output(ctx)?.status.success() {
-        stopped.push(format!("proxy {}", names.front));
-    }
-    if docker().args(["network", "rm", &names.network]).read_output(ctx)?.status.success() {
-        stopped.push(format!("network {}", names.network));
-    }
-    Ok(stopped)
-}
-
-fn releases(ctx: &Context, names: &Names) -> anyhow::Result<Vec<String>> {
-    let listed = docker()
-        .args(["ps", "--all", "--filter"])
-        .arg(format!("label={}", names.label()))
-        .args(["--filter", &format!("label={LABEL}.role=release"), "--format", "{{.Names}}"])
-        .read(ctx)?;
-    Ok(listed.lines().map(str::to_owned).collect())
-}
-
-fn stop_and_remove(ctx: &Context, container: &str) -> anyhow::Result<()> {
-    docker().args(["stop", "--time", STOP_GRACE_SECS, container]).run_quiet(ctx)?;
-    docker().args(["rm", "--force", container]).run_quiet(ctx)?;
-    Ok(())
-}
-
-fn ensure_network(ctx: &Context, names: &Names) -> anyhow::Result<()> {
-    let exists = docker().args(["network", "inspect", &names.network]).read_output(ctx)?;
-    if !exists.status.success() {
-        docker()
-            .args(["network", "create", "--label", &names.label(), &names.network])
-            .read(ctx)
-            .with_context(|| format!("create the network {}", names.network))?;
-    }
-    Ok(())
-}
-
 /// `127.0.0.1:PORT` on which `container`'s `port` is published.
 fn published_port(ctx: &Context, container: &str, port: u16) -> anyhow::Result<String> {
     let mapping = docker().args(["port", container, &format!("{port}/tcp")]).read(ctx)?;
@@ -422,17 +358,4 @@ fn published_port(ctx: &Context, container: &str, port: u16) -> anyhow::Result<S
         .find(|line| line.starts_with("127.0.0.1:"))
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("docker published no loopback port for {container}: {mapping}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_belong_to_the_port() {
-        let names = Names::new(18080);
-        assert_eq!(names.network, "xtask-local-18080");
-        assert_eq!(names.front, "xtask-local-front-18080");
-        assert_eq!(names.label(), "dev.xtask.local=18080");
-    }
 }
