@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_elasticbeanstalk::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_elasticbeanstalk::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::config::settings::Settings;
@@ -104,7 +104,7 @@ impl AwsError {
         let detail = match (err.code(), err.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(code), None) => code.to_owned(),
-            _ => DisplayErrorContext(err).to_string(),
+            _ => causes(err),
         };
         AwsError {
             doing: doing.to_string(),
@@ -118,6 +118,30 @@ impl AwsError {
     pub fn code_of(err: &anyhow::Error) -> Option<&str> {
         err.downcast_ref::<AwsError>().and_then(|e| e.code.as_deref())
     }
+}
+
+/// An error that is not the service's answer (no connection, no credentials, a timeout), as
+/// one line: each cause's own words, without the debug dump the SDK's context adds, and the
+/// fix when the cause is missing credentials.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        // One line: some causes list what they tried, one per line.
+        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        if !words.iter().any(|w| w.contains(&text)) {
+            words.push(text);
+        }
+        next = cause.source();
+    }
+    let mut line = words.join(": ");
+    if line.contains("loading credentials") || line.contains("no credentials found") {
+        line.push_str(
+            " (no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+             or AWS_PROFILE, or a role with AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)",
+        );
+    }
+    line
 }
 
 impl fmt::Display for AwsError {
@@ -298,4 +322,26 @@ pub fn is_throttling<E: ProvideErrorMetadata>(err: &E) -> bool {
                 | "SlowDown"
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_without_an_answer_is_one_line_of_causes_with_the_fix() {
+        let err =
+            anyhow::anyhow!("no credentials found in chain. Attempted:\n  Environment: not set")
+                .context("the credential provider was not enabled")
+                .context("dispatch failure");
+        let line = causes(err.as_ref());
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with(
+            "dispatch failure: the credential provider was not enabled: no credentials found in \
+             chain. Attempted: Environment: not set (no AWS credentials were found: set"
+        ), "{line}");
+        let refused =
+            anyhow::anyhow!("connection refused").context("io").context("dispatch failure");
+        assert_eq!(causes(refused.as_ref()), "dispatch failure: io: connection refused");
+    }
 }
