@@ -1,15 +1,18 @@
 //! The release pipeline of the web application, as a library behind `cargo xtask`.
 //!
-//! Four layers; a module imports only from its own layer's parts and the layers below:
+//! Five layers; a module imports only from its own layer's parts and the layers below:
 //! - `commands`: one module per command, thin, never importing each other;
-//! - `docker` (the engine, builds, the cache tarball, the registry, the local runner),
-//!   `eb` (Elastic Beanstalk and S3: clients, environments, versions, update and wait) and
-//!   `config` (settings, the EB CLI's config, the templates, git): the parts the commands
-//!   share, grouped by what they talk to; they do not import one another, except `eb` and
-//!   `docker` reading `config`;
+//! - `docker` (the engine, builds, the cache tarball, the registries, ECR among them, the
+//!   local runner), `eb` (Elastic Beanstalk and its S3 bucket: environments, versions,
+//!   update and wait) and `config` (settings, the EB CLI's config, the templates, git): the
+//!   parts the commands share, grouped by what they talk to; they do not import one another,
+//!   except `eb` and `docker` reading `config`;
+//! - `aws`: the AWS clients from the standard chain, and the one way every call is made
+//!   (bounded, interruptible, throttling waited out), for `eb` and for ECR in `docker`;
 //! - `run`: commands as data, interrupts, terminal output, secrets;
 //! - this root: the context every step gets, exit statuses, the project's root.
 
+pub mod aws;
 pub mod commands;
 pub mod config;
 pub mod docker;
@@ -148,19 +151,21 @@ mod tests {
     #[test]
     fn imports_point_down_only() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let forbidden: [(&str, &[&str]); 5] = [
+        let parts = ["crate::docker", "crate::eb", "crate::config"];
+        let above_aws = [&parts[..], &["crate::commands", "crate::flags"]].concat();
+        let above_run = [&above_aws[..], &["crate::aws"]].concat();
+        let forbidden: [(&str, &[&str]); 6] = [
             ("commands", &["crate::commands", "super::"]),
             ("docker", &["crate::commands", "crate::eb", "crate::flags"]),
             ("eb", &["crate::commands", "crate::docker", "crate::flags"]),
             ("config", &["crate::commands", "crate::docker", "crate::eb", "crate::flags"]),
-            (
-                "run",
-                &["crate::commands", "crate::docker", "crate::eb", "crate::config", "crate::flags"],
-            ),
+            ("aws", &above_aws),
+            ("run", &above_run),
         ];
         let mut found = Vec::new();
         for (layer, imports) in forbidden {
-            let mut files = vec![src.join(layer)];
+            let dir = src.join(layer);
+            let mut files = vec![if dir.is_dir() { dir } else { src.join(format!("{layer}.rs")) }];
             while let Some(path) = files.pop() {
                 if path.is_dir() {
                     files.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));

@@ -9,6 +9,8 @@
 //! our own once the SDK's few retries are spent: Elastic Beanstalk throttles any action, in
 //! bursts longer than any retry budget.
 
+mod error;
+
 use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_elasticbeanstalk::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::config::settings::Settings;
+pub use self::error::{AwsError, is_throttling};
 use crate::run::interrupt::Interrupted;
 use crate::{Context, Env, Failure, exit};
 
@@ -39,6 +41,18 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 pub enum Service {
     ElasticBeanstalk,
     S3,
+    Ecr,
+}
+
+impl Service {
+    /// The SDK's variable for this service's endpoint (`AWS_ENDPOINT_URL_` + its service id).
+    fn endpoint_var(self) -> &'static str {
+        match self {
+            Service::ElasticBeanstalk => "AWS_ENDPOINT_URL_ELASTIC_BEANSTALK",
+            Service::S3 => "AWS_ENDPOINT_URL_S3",
+            Service::Ecr => "AWS_ENDPOINT_URL_ECR",
+        }
+    }
 }
 
 impl fmt::Display for Service {
@@ -46,18 +60,28 @@ impl fmt::Display for Service {
         f.write_str(match self {
             Service::ElasticBeanstalk => "Elastic Beanstalk",
             Service::S3 => "S3",
+            Service::Ecr => "ECR",
         })
     }
+}
+
+/// Where the clients point: the settings' region and profile (else the SDK's own chain), and
+/// ECR's region when the registry is in another one than Elastic Beanstalk.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Setup<'a> {
+    pub region: Option<&'a str>,
+    pub profile: Option<&'a str>,
+    pub ecr_region: Option<&'a str>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub eb: aws_sdk_elasticbeanstalk::Client,
+    pub ecr: aws_sdk_ecr::Client,
     pub region: String,
-    /// Where each service is reached, as a reader would check it.
-    eb_endpoint: String,
-    s3_endpoint: String,
+    /// Where each service is reached, as a reader would check it: EB, S3, ECR.
+    endpoints: [String; 3],
 }
 
 /// When the calls of one step must have answered: `--timeout` from the step's start.
@@ -86,74 +110,8 @@ impl Deadline {
     }
 }
 
-/// A call the service answered with an error: what we were doing, the service's error code
-/// (callers that tolerate one match on it), and the one line to show.
-#[derive(Debug)]
-pub struct AwsError {
-    pub doing: String,
-    pub code: Option<String>,
-    pub message: Option<String>,
-    detail: String,
-}
-
-impl AwsError {
-    pub fn new<E>(doing: impl fmt::Display, err: &E) -> AwsError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let detail = match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => causes(err),
-        };
-        AwsError {
-            doing: doing.to_string(),
-            code: err.code().map(str::to_owned),
-            message: err.message().map(str::to_owned),
-            detail,
-        }
-    }
-
-    /// The service's error code of `err`, when it is an [`AwsError`] that has one.
-    pub fn code_of(err: &anyhow::Error) -> Option<&str> {
-        err.downcast_ref::<AwsError>().and_then(|e| e.code.as_deref())
-    }
-}
-
-/// An error that is not the service's answer (no connection, no credentials, a timeout), as
-/// one line: each cause's own words, without the debug dump the SDK's context adds, and the
-/// fix when the cause is missing credentials.
-fn causes(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(cause) = next {
-        // One line: some causes list what they tried, one per line.
-        let text = cause.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-        if !words.iter().any(|w| w.contains(&text)) {
-            words.push(text);
-        }
-        next = cause.source();
-    }
-    let mut line = words.join(": ");
-    if line.contains("loading credentials") || line.contains("no credentials found") {
-        line.push_str(
-            " (no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-             or AWS_PROFILE, or a role with AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)",
-        );
-    }
-    line
-}
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.doing, self.detail)
-    }
-}
-
-impl std::error::Error for AwsError {}
-
 impl Clients {
-    pub async fn new(settings: &Settings, env: &Env) -> anyhow::Result<Clients> {
+    pub async fn new(env: &Env, setup: Setup<'_>) -> anyhow::Result<Clients> {
         let timeouts = TimeoutConfig::builder()
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .operation_timeout(OPERATION_TIMEOUT)
@@ -162,38 +120,52 @@ impl Clients {
             .http_client(https_client())
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS));
-        if let Some(region) = &settings.region {
-            loader = loader.region(Region::new(region.clone()));
+        if let Some(region) = setup.region {
+            loader = loader.region(Region::new(region.to_owned()));
         }
         // AWS_PROFILE is the SDK's own; the EB CLI's profile applies only without it.
         if env.get("AWS_PROFILE").is_none()
-            && let Some(profile) = &settings.profile
+            && let Some(profile) = setup.profile
         {
             loader = loader.profile_name(profile);
         }
         let config = loader.load().await;
-        let Some(region) = config.region().map(|r| r.to_string()) else {
+        // Without one of its own, a command that talks to ECR only works in the registry's.
+        let region = config.region().map(|r| r.to_string());
+        let Some(region) = region.or(setup.ecr_region.map(str::to_owned)) else {
             anyhow::bail!(
                 "no AWS region: set `region` in [workspace.metadata.deploy], AWS_REGION, or a \
                  profile's region"
             );
         };
-        let custom = |var: &str| env.get(var).or(env.get("AWS_ENDPOINT_URL")).map(str::to_owned);
-        let eb_endpoint = custom("AWS_ENDPOINT_URL_ELASTIC_BEANSTALK")
-            .unwrap_or_else(|| format!("https://elasticbeanstalk.{region}.amazonaws.com"));
-        let custom_s3 = custom("AWS_ENDPOINT_URL_S3");
+        let ecr_region = setup.ecr_region.unwrap_or(&region).to_owned();
+        let custom = |service: Service| {
+            env.get(service.endpoint_var()).or(env.get("AWS_ENDPOINT_URL")).map(str::to_owned)
+        };
         // A custom S3 endpoint (a local server, an S3-compatible store) is addressed by
         // path: its host name cannot carry the bucket.
         let s3 = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(custom_s3.is_some())
+            .region(Region::new(region.clone()))
+            .force_path_style(custom(Service::S3).is_some())
             .build();
-        let s3_endpoint = custom_s3.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let eb = aws_sdk_elasticbeanstalk::config::Builder::from(&config)
+            .region(Region::new(region.clone()))
+            .build();
+        let ecr =
+            aws_sdk_ecr::config::Builder::from(&config).region(Region::new(ecr_region.clone()));
+        let endpoints = [
+            custom(Service::ElasticBeanstalk)
+                .unwrap_or_else(|| format!("https://elasticbeanstalk.{region}.amazonaws.com")),
+            custom(Service::S3).unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
+            custom(Service::Ecr)
+                .unwrap_or_else(|| format!("https://api.ecr.{ecr_region}.amazonaws.com")),
+        ];
         Ok(Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
-            eb: aws_sdk_elasticbeanstalk::Client::new(&config),
+            eb: aws_sdk_elasticbeanstalk::Client::from_conf(eb),
+            ecr: aws_sdk_ecr::Client::from_conf(ecr.build()),
             region,
-            eb_endpoint,
-            s3_endpoint,
+            endpoints,
         })
     }
 
@@ -204,12 +176,16 @@ impl Clients {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .build();
+        let ecr = aws_sdk_ecr::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             eb,
+            ecr: aws_sdk_ecr::Client::from_conf(ecr),
             region: "us-east-1".to_owned(),
-            eb_endpoint: "mock".to_owned(),
-            s3_endpoint: "mock".to_owned(),
+            endpoints: ["mock", "mock", "mock"].map(str::to_owned),
         }
     }
 
@@ -269,37 +245,54 @@ impl Clients {
     }
 
     fn endpoint(&self, service: Service) -> &str {
+        let [eb, s3, ecr] = &self.endpoints;
         match service {
-            Service::ElasticBeanstalk => &self.eb_endpoint,
-            Service::S3 => &self.s3_endpoint,
+            Service::ElasticBeanstalk => eb,
+            Service::S3 => s3,
+            Service::Ecr => ecr,
         }
     }
 
     fn stalled(&self, service: Service, doing: &str, deadline: Deadline) -> anyhow::Error {
-        let var = match service {
-            Service::ElasticBeanstalk => "AWS_ENDPOINT_URL_ELASTIC_BEANSTALK",
-            Service::S3 => "AWS_ENDPOINT_URL_S3",
-        };
         Failure::new(
             exit::TIMED_OUT,
             format!(
                 "{service} at {} did not answer within {}s (cannot {doing}): check the network \
-                 and the endpoint ({var}), or raise --timeout",
+                 and the endpoint ({}), or raise --timeout",
                 self.endpoint(service),
-                deadline.timeout().as_secs()
+                deadline.timeout().as_secs(),
+                service.endpoint_var()
             ),
         )
         .into()
     }
 }
 
-/// The one async runtime of a command that talks to AWS.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    use anyhow::Context as _;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")
+/// What a command that talks to AWS has: one async runtime and the clients, made once and
+/// used by every step (the clients' connections live on that runtime).
+#[derive(Debug)]
+pub struct Aws {
+    runtime: tokio::runtime::Runtime,
+    pub clients: Clients,
+}
+
+impl Aws {
+    /// The runtime, then the clients (no call is made: credentials are resolved at the
+    /// first call).
+    pub fn connect(env: &Env, setup: Setup<'_>) -> anyhow::Result<Aws> {
+        use anyhow::Context as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("start the async runtime")?;
+        let clients = runtime.block_on(Clients::new(env, setup))?;
+        Ok(Aws { runtime, clients })
+    }
+
+    /// Runs `future` to its end: the steps of a command between its synchronous parts.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
 }
 
 /// The one HTTPS client of the SDK: hyper 1 + rustls with ring, the system's trust store.
@@ -308,40 +301,4 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
-}
-
-/// Whether an SDK error is the service saying "slow down".
-pub fn is_throttling<E: ProvideErrorMetadata>(err: &E) -> bool {
-    matches!(
-        err.code(),
-        Some(
-            "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "SlowDown"
-        )
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_without_an_answer_is_one_line_of_causes_with_the_fix() {
-        let err =
-            anyhow::anyhow!("no credentials found in chain. Attempted:\n  Environment: not set")
-                .context("the credential provider was not enabled")
-                .context("dispatch failure");
-        let line = causes(err.as_ref());
-        assert!(!line.contains('\n'), "{line}");
-        assert!(line.starts_with(
-            "dispatch failure: the credential provider was not enabled: no credentials found in \
-             chain. Attempted: Environment: not set (no AWS credentials were found: set"
-        ), "{line}");
-        let refused =
-            anyhow::anyhow!("connection refused").context("io").context("dispatch failure");
-        assert_eq!(causes(refused.as_ref()), "dispatch failure: io: connection refused");
-    }
 }

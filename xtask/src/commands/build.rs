@@ -1,6 +1,7 @@
 //! `cargo xtask build`: the deploy image, tagged by commit, pushed with `--push` unless the
-//! registry has it (`docker::image`).
+//! registry has it (`docker::image`); to Amazon ECR with a token from the AWS credentials.
 
+use crate::aws::{self, Aws};
 use crate::config::settings::Settings;
 use crate::docker::image::Plan;
 use crate::{Context, flags};
@@ -12,5 +13,12 @@ pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
     if flags.image.dry_run {
         return plan.print(ctx);
     }
-    plan.execute(ctx).map(|_| ())
+    let aws = match plan.ecr() {
+        Some(ecr) => {
+            let setup = aws::Setup { ecr_region: ecr.region(), ..settings.aws() };
+            Some(Aws::connect(&ctx.env, setup)?)
+        }
+        None => None,
+    };
+    plan.execute(ctx, aws.as_ref()).map(|_| ())
 }

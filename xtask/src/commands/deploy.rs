@@ -10,14 +10,14 @@ use std::fs;
 
 use anyhow::Context as _;
 
+use crate::aws::{self, Aws, Deadline};
 use crate::config::dockerrun::{self, Values};
 use crate::config::git;
 use crate::config::options::{self, Options};
 use crate::config::settings::{Settings, Target};
 use crate::docker::image;
-use crate::eb::aws::{self, Clients, Deadline};
 use crate::eb::environments;
-use crate::eb::release::{self, BUCKET_TO_BE_CREATED, Version};
+use crate::eb::release::{self, AuthFile, BUCKET_TO_BE_CREATED, Version};
 use crate::eb::update::{self, Update, WaitOptions};
 use crate::run::secret::Secret;
 use crate::{Context, flags};
@@ -30,8 +30,8 @@ pub struct Plan {
     pub application: String,
     pub target: Target,
     pub template: String,
-    pub auth_key: String,
-    pub auth_file: Secret,
+    /// `None` for a registry Elastic Beanstalk pulls from without one (ECR).
+    pub auth_file: Option<AuthFile>,
     pub options: Options,
     pub wait: WaitOptions,
 }
@@ -66,12 +66,13 @@ impl Plan {
             ctx.ui.hide(&Secret::new(value));
         }
         let session = build.session.as_ref().context("internal error: a deploy always pushes")?;
-        let (token, auth_file) =
-            (session.credentials.token(), session.credentials.docker_config(&session.registry));
-        ctx.ui.hide(&token);
-        ctx.ui.hide(&auth_file);
+        let auth_file = session.basic().map(|credentials| {
+            ctx.ui.hide(&credentials.token());
+            let content = credentials.docker_config(&session.registry);
+            ctx.ui.hide(&content);
+            AuthFile { key: format!("{application}/deploy/registry-auth.json"), content }
+        });
         let plan = Plan {
-            auth_key: format!("{application}/deploy/registry-auth.json"),
             wait: flags.wait.options(flags.timeout),
             build,
             settings,
@@ -97,10 +98,9 @@ impl Plan {
                 bucket: String::new(),
                 image: self.build.image.repository.clone(),
                 tag: self.build.image.tag.clone(),
-                auth_key: self.auth_key.clone(),
+                auth_key: None,
             },
-            auth_file: &self.auth_file,
-            auth_key: &self.auth_key,
+            auth_file: self.auth_file.as_ref(),
             bucket: self.settings.bucket.as_deref(),
         }
     }
@@ -125,10 +125,15 @@ impl Plan {
              bundle, refused when it exists with another (checked before anything is written)",
             self.application
         ));
-        ui.info(format_args!(
-            "upload the registry auth file, encrypted (SSE AES256): s3://{bucket}/{}",
-            self.auth_key
-        ));
+        match &self.auth_file {
+            Some(auth) => ui.info(format_args!(
+                "upload the registry auth file, encrypted (SSE AES256): s3://{bucket}/{}",
+                auth.key
+            )),
+            None => ui.info(
+                "no registry auth file: Elastic Beanstalk pulls from ECR with the instance profile",
+            ),
+        }
         let bundle = self.version().bundle(bucket)?;
         // Its digest depends on the bucket it names: unknown until CreateStorageLocation.
         let key = match &self.settings.bucket {
@@ -162,22 +167,17 @@ impl Plan {
     }
 
     pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
-        let runtime = aws::runtime()?;
-        let clients = runtime.block_on(Clients::new(&self.settings, &ctx.env))?;
+        let ecr_region = self.build.ecr().and_then(|ecr| ecr.region());
+        let aws = Aws::connect(&ctx.env, aws::Setup { ecr_region, ..self.settings.aws() })?;
+        let clients = &aws.clients;
         // A wrong environment name fails now, not after a build and a push.
         let (application, environment) = (&self.application, &self.target.name);
         let deadline = Deadline::after(self.wait.timeout);
-        runtime.block_on(environments::describe(
-            ctx,
-            &clients,
-            application,
-            environment,
-            deadline,
-        ))?;
-        self.build.execute(ctx)?;
-        runtime.block_on(async {
+        aws.block_on(environments::describe(ctx, clients, application, environment, deadline))?;
+        self.build.execute(ctx, Some(&aws))?;
+        aws.block_on(async {
             let deadline = Deadline::after(self.wait.timeout);
-            self.version().publish(ctx, &clients, deadline).await?;
+            self.version().publish(ctx, clients, deadline).await?;
             let update = Update {
                 application,
                 environment,
@@ -185,7 +185,7 @@ impl Plan {
                 options: update::option_settings(&self.options),
                 wait: self.wait,
             };
-            update.run(ctx, &clients).await
+            update.run(ctx, clients).await
         })
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::config::dockerrun;
 use crate::config::envfile::read_env_file;
 use crate::config::options;
-use crate::config::settings::Settings;
+use crate::config::settings::{RegistryKind, Settings};
 use crate::docker::local::{self, Names, Release};
-use crate::docker::{self, image};
+use crate::docker::{self, image, registry};
 use crate::{Context, flags};
 
 /// Everything `deploy --local` will do, decided before anything runs.
@@ -41,7 +41,11 @@ impl Plan {
             bucket: "local".to_owned(),
             image: build.image.repository.clone(),
             tag: build.image.tag.clone(),
-            auth_key: "local".to_owned(),
+            // As `deploy` renders it: no auth file for a registry that needs none (ECR).
+            auth_key: match registry::kind(settings, &build.image.repository) {
+                RegistryKind::Basic => Some("local".to_owned()),
+                RegistryKind::Ecr => None,
+            },
         };
         let dockerrun = dockerrun::render_file(&ctx.root, &values)?;
         let env_file = match &flags.here.env_file {
@@ -100,7 +104,7 @@ impl Plan {
         let release = &self.release;
         docker::preflight(ctx)?;
         release.check_port(ctx)?;
-        self.build.execute(ctx)?;
+        self.build.execute(ctx, None)?;
         release.start(ctx)?;
         if self.detach {
             let port = release.names.port;

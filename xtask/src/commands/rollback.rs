@@ -7,9 +7,9 @@
 
 use anyhow::{Context as _, bail};
 
+use crate::aws::{Aws, Clients, Deadline};
 use crate::config::git;
 use crate::config::settings::Settings;
-use crate::eb::aws::{self, Clients, Deadline};
 use crate::eb::update::Update;
 use crate::eb::versions::{self, Version};
 use crate::eb::{environments, events};
@@ -20,18 +20,19 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     let application = settings.application()?.to_owned();
     let target = settings.target(flags.env.as_deref(), || git::deploy_branch(ctx))?;
     let wait = flags.wait.options(flags.timeout);
-    aws::runtime()?.block_on(async {
-        let clients = Clients::new(&settings, &ctx.env).await?;
+    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    aws.block_on(async {
+        let clients = &aws.clients;
         let environment = target.name.as_str();
         let deadline = Deadline::after(wait.timeout);
         let current =
-            environments::describe(ctx, &clients, &application, environment, deadline).await?;
+            environments::describe(ctx, clients, &application, environment, deadline).await?;
         let current = current.version_label().unwrap_or_default().to_owned();
-        let versions = versions::list(ctx, &clients, Some(&application), deadline).await?;
+        let versions = versions::list(ctx, clients, Some(&application), deadline).await?;
         let (label, why) = match &flags.to {
             Some(label) => (label.clone(), "given with --to".to_owned()),
             None => {
-                previous(ctx, &clients, &application, environment, &current, &versions, deadline)
+                previous(ctx, clients, &application, environment, &current, &versions, deadline)
                     .await?
             }
         };
@@ -56,7 +57,7 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
             options: Vec::new(),
             wait,
         };
-        update.run(ctx, &clients).await
+        update.run(ctx, clients).await
     })
 }
 

@@ -2,23 +2,24 @@
 //! health (with enhanced health's causes when the environment has it), URL and the last
 //! events. Without: every environment of the application, one line each.
 
+use crate::aws::{Aws, DEFAULT_DEADLINE, Deadline};
 use crate::config::settings::Settings;
-use crate::eb::aws::{self, Clients, DEFAULT_DEADLINE, Deadline};
 use crate::eb::environments::{self, Status};
 use crate::{Context, flags};
 
 pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let application = settings.application()?.to_owned();
-    aws::runtime()?.block_on(async {
-        let clients = Clients::new(&settings, &ctx.env).await?;
+    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    aws.block_on(async {
+        let clients = &aws.clients;
         let deadline = Deadline::after(DEFAULT_DEADLINE);
         match &flags.env {
             Some(arg) => {
                 let target = settings.target(Some(arg), || Ok(None))?;
                 let status = environments::one(
                     ctx,
-                    &clients,
+                    clients,
                     &application,
                     &target.name,
                     flags.events,
@@ -32,7 +33,7 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
                 }
             }
             None => {
-                let all = environments::all(ctx, &clients, &application, deadline).await?;
+                let all = environments::all(ctx, clients, &application, deadline).await?;
                 if flags.json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {

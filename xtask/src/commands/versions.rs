@@ -6,8 +6,8 @@
 
 use anyhow::bail;
 
+use crate::aws::{Aws, Clients, DEFAULT_DEADLINE, Deadline};
 use crate::config::settings::Settings;
-use crate::eb::aws::{self, Clients, DEFAULT_DEADLINE, Deadline};
 use crate::eb::environments;
 use crate::eb::events::utc;
 use crate::eb::versions::{self, Version};
@@ -16,11 +16,12 @@ use crate::{Context, flags};
 pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let application = settings.application()?.to_owned();
-    aws::runtime()?.block_on(async {
-        let clients = Clients::new(&settings, &ctx.env).await?;
+    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    aws.block_on(async {
+        let clients = &aws.clients;
         let deadline = Deadline::after(DEFAULT_DEADLINE);
-        let mut versions = versions::list(ctx, &clients, Some(&application), deadline).await?;
-        let environments = environments::all(ctx, &clients, &application, deadline).await?;
+        let mut versions = versions::list(ctx, clients, Some(&application), deadline).await?;
+        let environments = environments::all(ctx, clients, &application, deadline).await?;
         for version in &mut versions {
             version.running_on = environments
                 .iter()
@@ -36,11 +37,11 @@ pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
             flags::Versions::Prune { keep, dry_run, delete_bundles } => {
                 let prune =
                     Prune { keep: *keep, dry_run: *dry_run, delete_bundles: *delete_bundles };
-                prune.run(ctx, &clients, &application, &versions, deadline).await?;
+                prune.run(ctx, clients, &application, &versions, deadline).await?;
             }
         }
-        let used = versions::list(ctx, &clients, None, deadline).await?.len();
-        let of = match versions::quota(ctx, &clients, deadline).await? {
+        let used = versions::list(ctx, clients, None, deadline).await?.len();
+        let of = match versions::quota(ctx, clients, deadline).await? {
             Some(max) => format!(" of {max} ({}%)", used * 100 / (max.max(1) as usize)),
             None => String::new(),
         };

@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::Env;
+use crate::aws;
 use crate::config::ebconfig::EbConfig;
 
 /// The settings after environment overrides.
@@ -23,12 +24,25 @@ pub struct Settings {
     pub image: Option<String>,
     /// S3 bucket for deploy files (`bucket`, env `EB_BUCKET`).
     pub bucket: Option<String>,
+    /// How `--push` logs in (`registry`, env `DEPLOY_REGISTRY`); `None`: by the image's host.
+    pub registry: Option<RegistryKind>,
+    /// Create a missing ECR repository (`create_repository`, env `DEPLOY_CREATE_REPOSITORY`).
+    pub create_repository: bool,
     /// Named environments: `staging = { name = "acme-web-stg", branch = "release/stg" }`.
     pub environments: BTreeMap<String, Environment>,
     /// The AWS profile of `.elasticbeanstalk/config.yml` (`AWS_PROFILE` is the SDK's own).
     pub profile: Option<String>,
     /// `branch-defaults` of `.elasticbeanstalk/config.yml`: branch → environment name.
     pub branch_defaults: BTreeMap<String, String>,
+}
+
+/// How a registry is logged in to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// Amazon ECR: a token from `GetAuthorizationToken`, through the AWS credential chain.
+    Ecr,
+    /// A user and password: `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`.
+    Basic,
 }
 
 /// The environment a deploy goes to.
@@ -78,6 +92,8 @@ struct Table {
     region: Option<String>,
     image: Option<String>,
     bucket: Option<String>,
+    registry: Option<String>,
+    create_repository: Option<bool>,
     #[serde(default)]
     environments: BTreeMap<String, Environment>,
 }
@@ -167,15 +183,45 @@ impl Settings {
         let pick = |var: &str, value: Option<String>| {
             env.get(var).map(str::to_owned).or(value).filter(|v| !v.trim().is_empty())
         };
+        let registry = match pick("DEPLOY_REGISTRY", table.registry).as_deref() {
+            None => None,
+            Some("ecr") => Some(RegistryKind::Ecr),
+            Some("basic") => Some(RegistryKind::Basic),
+            Some(other) => bail!(
+                "registry is {other:?}: use \"ecr\" (Amazon ECR, a token from your AWS \
+                 credentials) or \"basic\" (REGISTRY_USERNAME and REGISTRY_PASSWORD), or leave \
+                 it unset for the image's host to decide (`registry` in \
+                 [workspace.metadata.deploy], or DEPLOY_REGISTRY)"
+            ),
+        };
+        let create_repository = match env.get("DEPLOY_CREATE_REPOSITORY") {
+            None => table.create_repository.unwrap_or(false),
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                bail!("DEPLOY_CREATE_REPOSITORY is {other:?}: use true or false")
+            }
+        };
         Ok(Settings {
             application: pick("EB_APPLICATION", table.application),
             region: pick("AWS_REGION", table.region),
             image: pick("DEPLOY_IMAGE", table.image),
             bucket: pick("EB_BUCKET", table.bucket),
+            registry,
+            create_repository,
             environments: table.environments,
             profile: None,
             branch_defaults: BTreeMap::new(),
         })
+    }
+
+    /// Where the AWS clients point; `ecr_region` when the registry is in another region.
+    pub fn aws(&self) -> aws::Setup<'_> {
+        aws::Setup {
+            region: self.region.as_deref(),
+            profile: self.profile.as_deref(),
+            ecr_region: None,
+        }
     }
 
     /// The image repository, or an error that says where to set it.
@@ -274,6 +320,37 @@ staging = { name = "acme-web-stg", branch = "release/stg" }
         assert_eq!(settings.region.as_deref(), Some("eu-west-1"), "the table wins");
         assert_eq!(settings.profile.as_deref(), Some("eb-admin"));
         assert_eq!(settings.target(None, || Ok(Some("main".into()))).unwrap().name, "main-env");
+    }
+
+    #[test]
+    fn the_registry_kind_is_ecr_basic_or_left_to_the_host() {
+        let parse = |manifest: &str, env: Env| Settings::parse(manifest, &env);
+        assert_eq!(parse(MANIFEST, Env::default()).unwrap().registry, None);
+        let ecr = MANIFEST.replace(
+            "[workspace.metadata.deploy]\n",
+            "[workspace.metadata.deploy]\nregistry = \"ecr\"\ncreate_repository = true\n",
+        );
+        let settings = parse(&ecr, Env::default()).unwrap();
+        assert_eq!(
+            (settings.registry, settings.create_repository),
+            (Some(RegistryKind::Ecr), true)
+        );
+        let env = Env::default()
+            .with("DEPLOY_REGISTRY", "basic")
+            .with("DEPLOY_CREATE_REPOSITORY", "false");
+        let settings = parse(&ecr, env).unwrap();
+        assert_eq!(
+            (settings.registry, settings.create_repository),
+            (Some(RegistryKind::Basic), false)
+        );
+        let err = parse(MANIFEST, Env::default().with("DEPLOY_REGISTRY", "ECR "))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("registry is \"ECR \": use \"ecr\""), "{err}");
+        let err = parse(MANIFEST, Env::default().with("DEPLOY_CREATE_REPOSITORY", "yes"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "DEPLOY_CREATE_REPOSITORY is \"yes\": use true or false");
     }
 
     #[test]

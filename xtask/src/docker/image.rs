@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 
 use crate::Context;
+use crate::aws::Aws;
 use crate::config::git;
 use crate::config::settings::Settings;
-use crate::docker::registry::{Credentials, ImageRef, Session};
+use crate::docker::ecr::Ecr;
+use crate::docker::reference::ImageRef;
+use crate::docker::registry::{Auth, Session};
 use crate::docker::{self, Build, Builder, cache};
 
 /// What to build, and whether to push it.
@@ -70,12 +73,14 @@ impl Plan {
         };
         let image = ImageRef::new(repository, &tag)?;
         let session = if options.push {
-            let credentials = Credentials::from_env(&ctx.env, image.registry())?;
-            ctx.ui.hide(&credentials.password);
+            let auth = Auth::for_image(&ctx.env, settings, &image)?;
+            if let Auth::Basic(credentials) = &auth {
+                ctx.ui.hide(&credentials.password);
+            }
             if !options.allow_dirty {
                 refuse_dirty_commit_tag(ctx, &image.tag, tag_source)?;
             }
-            Some(Session::planned(image.registry(), credentials))
+            Some(Session::planned(image.registry(), auth))
         } else {
             None
         };
@@ -87,6 +92,11 @@ impl Plan {
             test_image: docker::with_default_tag(&options.test_image),
             proxy: options.proxy.clone(),
         })
+    }
+
+    /// The ECR registry `--push` goes to, if it is one: [`Plan::execute`] then needs AWS.
+    pub fn ecr(&self) -> Option<&Ecr> {
+        self.session.as_ref().and_then(Session::ecr)
     }
 
     /// The builds of the deploy image (and, for `deploy --local`, of the proxy), given which
@@ -147,6 +157,9 @@ impl Plan {
         };
         ui.info(format_args!("tag {} from {source}", self.image.tag));
         if let Some(session) = &self.session {
+            for line in session.ecr().map(Ecr::plan).unwrap_or_default() {
+                ui.info(line);
+            }
             ui.info(format_args!("log in to {} in a private docker config:", session.registry));
             ui.echo(session.login_cmd());
             ui.info("skip build and push when the registry already has the image:");
@@ -175,12 +188,13 @@ impl Plan {
         Ok(())
     }
 
-    pub fn execute(&mut self, ctx: &Context) -> anyhow::Result<Outcome> {
+    /// Runs the plan; `aws` is needed to push to ECR ([`Plan::ecr`]).
+    pub fn execute(&mut self, ctx: &Context, aws: Option<&Aws>) -> anyhow::Result<Outcome> {
         let engine = docker::preflight(ctx)?;
         let session = match self.session.take() {
             Some(planned) => {
                 ctx.ui.step(format_args!("log in to {}", planned.registry));
-                let session = planned.login(ctx)?;
+                let session = planned.login(ctx, aws)?;
                 if session.has(ctx, &self.image)? {
                     ctx.ui.success(format_args!(
                         "{} is already in {}: nothing to build or push",

@@ -1,10 +1,13 @@
 //! Docker: the daemon check and image queries (here), the builds of the web Dockerfile, the
-//! test image's cache tarball, the registry, and the local runner of `deploy --local`.
+//! test image's cache tarball, the registries (ECR among them), and the local runner of
+//! `deploy --local`.
 
 pub mod cache;
 pub mod dockerfile;
+pub mod ecr;
 pub mod image;
 pub mod local;
+pub mod reference;
 pub mod registry;
 
 use std::path::Path;

@@ -1,99 +1,57 @@
-//! The private registry: image references, and a login session in a docker config
-//! directory of its own (the user's `~/.docker/config.json` is never touched, nor an OS
-//! keychain), with the password fed through stdin; the run's scrubber (`ui`) masks it in
-//! anything docker says back.
+//! The private registry: image references, how to log in (a user and password, or Amazon
+//! ECR's token: `docker::ecr`), and a login session in a docker config directory of its own
+//! (the user's `~/.docker/config.json` is never touched, nor an OS keychain), with the
+//! password fed through stdin; the run's scrubber (`ui`) masks it in anything docker says
+//! back.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 
+use crate::aws::{Aws, DEFAULT_DEADLINE, Deadline};
+use crate::config::settings::{RegistryKind, Settings};
 use crate::docker::docker;
+use crate::docker::ecr::{self, Ecr};
+use crate::docker::reference::{ImageRef, registry_of};
 use crate::run::cmd::{Cmd, CommandFailed};
 use crate::run::secret::Secret;
 use crate::{Context, Env};
 
-/// `repository:tag`, both validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
-    pub repository: String,
-    pub tag: String,
+/// How the registry of `repository` is logged in to: the `registry` setting, else ECR for
+/// an ECR host and a user and password for any other.
+pub fn kind(settings: &Settings, repository: &str) -> RegistryKind {
+    settings.registry.unwrap_or(match ecr::parse_host(registry_of(repository)) {
+        Some(_) => RegistryKind::Ecr,
+        None => RegistryKind::Basic,
+    })
 }
 
-impl ImageRef {
-    pub fn new(repository: &str, tag: &str) -> anyhow::Result<ImageRef> {
-        validate_repository(repository)?;
-        validate_tag(tag)?;
-        Ok(ImageRef { repository: repository.to_owned(), tag: tag.to_owned() })
-    }
-
-    /// The registry host (`quay.io`, `127.0.0.1:5000`), `docker.io` when the name has none.
-    pub fn registry(&self) -> &str {
-        registry_of(&self.repository)
-    }
+/// How a session logs in.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`.
+    Basic(Credentials),
+    /// A token from ECR, fetched when the session logs in.
+    Ecr(Ecr),
 }
 
-impl std::fmt::Display for ImageRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.repository, self.tag)
-    }
-}
-
-pub fn registry_of(repository: &str) -> &str {
-    match repository.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
-}
-
-/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn validate_tag(tag: &str) -> anyhow::Result<()> {
-    let mut chars = tag.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !first_ok || !rest_ok || tag.len() > 128 {
-        bail!(
-            "invalid image tag {tag:?}: a tag is 1 to 128 letters, digits, '_', '.' or '-', \
-             not starting with '.' or '-' (pass --tag with such a value)"
-        );
-    }
-    Ok(())
-}
-
-/// A repository without tag: an optional `host[:port]/`, then lowercase path components of
-/// letters, digits and single separators (`.`, `_`, `__`, `-`).
-pub fn validate_repository(repository: &str) -> anyhow::Result<()> {
-    let invalid = |why: &str| {
-        anyhow!(
-            "invalid image repository {repository:?}: {why} \
-             (set `image` in [workspace.metadata.deploy] or DEPLOY_IMAGE, e.g. quay.io/acme/web)"
-        )
-    };
-    let path = match registry_of(repository) {
-        "docker.io" if !repository.starts_with("docker.io/") => repository,
-        host => {
-            let rest = &repository[host.len()..];
-            rest.strip_prefix('/').ok_or_else(|| invalid("no repository after the host"))?
-        }
-    };
-    if path.contains('@') || path.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-        return Err(invalid("give the repository without a tag or digest"));
-    }
-    for component in path.split('/') {
-        let ok = !component.is_empty()
-            && component.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && component.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && component
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            && !component.contains("..");
-        if !ok {
-            return Err(invalid(&format!(
-                "path component {component:?} is not lowercase letters, digits and separators"
-            )));
+impl Auth {
+    /// How to log in to push `image`, from the settings and the environment.
+    pub fn for_image(env: &Env, settings: &Settings, image: &ImageRef) -> anyhow::Result<Auth> {
+        let registry = image.registry();
+        match kind(settings, &image.repository) {
+            RegistryKind::Ecr => {
+                Ok(Auth::Ecr(Ecr::new(registry, &image.repository, settings.create_repository)))
+            }
+            RegistryKind::Basic if settings.create_repository => bail!(
+                "create_repository applies to Amazon ECR only, and {registry} is not an ECR \
+                 registry: remove the setting (or DEPLOY_CREATE_REPOSITORY), or set `registry = \
+                 \"ecr\"` if it is one"
+            ),
+            RegistryKind::Basic => Ok(Auth::Basic(Credentials::from_env(env, registry)?)),
         }
     }
-    Ok(())
 }
 
 /// `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`, both required to push.
@@ -144,28 +102,55 @@ impl Credentials {
 pub struct Session {
     pub registry: String,
     pub config_dir: PathBuf,
-    pub credentials: Credentials,
+    pub auth: Auth,
+    /// What `docker login` takes: the basic credentials, or ECR's token once fetched.
+    credentials: Option<Credentials>,
     /// Remove `config_dir` (and the login it holds) when the session ends.
     owns_dir: bool,
 }
 
 impl Session {
-    /// A session as planned: nothing is created until [`Session::login`].
-    pub fn planned(registry: &str, credentials: Credentials) -> Session {
+    /// A session as planned: nothing is created or asked until [`Session::login`].
+    pub fn planned(registry: &str, auth: Auth) -> Session {
         let config_dir =
             std::env::temp_dir().join(format!("xtask-docker-config-{}", std::process::id()));
-        Session { registry: registry.to_owned(), config_dir, credentials, owns_dir: false }
+        let credentials = match &auth {
+            Auth::Basic(credentials) => Some(credentials.clone()),
+            Auth::Ecr(_) => None,
+        };
+        Session { registry: registry.to_owned(), config_dir, auth, credentials, owns_dir: false }
+    }
+
+    /// The ECR registry, when the session logs in to one.
+    pub fn ecr(&self) -> Option<&Ecr> {
+        match &self.auth {
+            Auth::Ecr(ecr) => Some(ecr),
+            Auth::Basic(_) => None,
+        }
+    }
+
+    /// The basic credentials (Elastic Beanstalk needs them to pull); none for ECR.
+    pub fn basic(&self) -> Option<&Credentials> {
+        match &self.auth {
+            Auth::Basic(credentials) => Some(credentials),
+            Auth::Ecr(_) => None,
+        }
     }
 
     fn docker(&self) -> Cmd {
         docker().arg("--config").arg(&self.config_dir)
     }
 
+    /// `docker login`, the password on stdin (ECR's user `AWS` until its token is known).
     pub fn login_cmd(&self) -> Cmd {
+        let (username, password) = match &self.credentials {
+            Some(credentials) => (credentials.username.as_str(), credentials.password.expose()),
+            None => ("AWS", "<token from GetAuthorizationToken>"),
+        };
         self.docker()
-            .args(["login", "--username", &self.credentials.username, "--password-stdin"])
+            .args(["login", "--username", username, "--password-stdin"])
             .arg(&self.registry)
-            .stdin_secret(self.credentials.password.expose().as_bytes())
+            .stdin_secret(password.as_bytes())
     }
 
     pub fn manifest_cmd(&self, image: &ImageRef) -> Cmd {
@@ -182,7 +167,13 @@ impl Session {
     /// helper for this registry, so docker never hands the password to an OS keychain.
     /// (`"credsStore": ""` would not do: a docker CLI whose config holds no auth entry
     /// picks the platform's default helper when one is on PATH.)
-    pub fn login(mut self, ctx: &Context) -> anyhow::Result<Session> {
+    /// For ECR, the repository and the token come first, through `aws`.
+    pub fn login(mut self, ctx: &Context, aws: Option<&Aws>) -> anyhow::Result<Session> {
+        if let Auth::Ecr(ecr) = &self.auth {
+            let aws = aws.context("internal error: an ECR login without AWS clients")?;
+            let deadline = Deadline::after(DEFAULT_DEADLINE);
+            self.credentials = Some(aws.block_on(ecr.authorize(ctx, &aws.clients, deadline))?);
+        }
         create_private_dir(&self.config_dir)?;
         self.owns_dir = true;
         let config = serde_json::json!({ "credHelpers": { server_key(&self.registry): "" } });
@@ -190,7 +181,9 @@ impl Session {
         fs::write(&path, config.to_string())
             .with_context(|| format!("write the docker config {}", path.display()))?;
         let login = self.login_cmd();
-        login.assert_no_secret_in_args(self.credentials.password.expose())?;
+        if let Some(credentials) = &self.credentials {
+            login.assert_no_secret_in_args(credentials.password.expose())?;
+        }
         if let Err(err) = login.run_quiet(ctx) {
             bail!("{}", self.explain(&said(err)?, "log in"));
         }
@@ -218,42 +211,56 @@ impl Session {
     /// One line naming the registry, what failed, and the fix.
     fn explain(&self, said: &str, doing: &str) -> String {
         let registry = &self.registry;
-        let lower = said.to_lowercase();
-        if lower.contains("unauthorized")
-            || lower.contains("incorrect username or password")
-            || lower.contains("401")
-        {
-            format!(
-                "registry {registry} refused the credentials of {:?} (cannot {doing}): check \
-                 REGISTRY_USERNAME and REGISTRY_PASSWORD [{said}]",
-                self.credentials.username
+        let ecr = matches!(self.auth, Auth::Ecr(_));
+        let user = self.credentials.as_ref().map_or("AWS", |c| c.username.as_str());
+        let has = |words: &[&str]| words.iter().any(|w| said.to_lowercase().contains(w));
+        let (what, fix) = if ecr && has(&["token has expired"]) {
+            // ECR's words for a token past its 12 hours (reported on push and pull).
+            ("refused the expired ECR token".to_owned(), "run the command again for a new one")
+        } else if ecr && has(&["name unknown"]) {
+            (
+                "has no such repository".to_owned(),
+                "create it, or set `create_repository = true` in [workspace.metadata.deploy]",
             )
-        } else if lower.contains("denied") || lower.contains("403") {
-            format!(
-                "registry {registry} denied {:?} permission to {doing}: give the account write \
-                 access to the repository [{said}]",
-                self.credentials.username
-            )
-        } else if [
-            "connection refused",
-            "no such host",
-            "timeout",
-            "dial tcp",
-            "network is unreachable",
-            "eof",
-        ]
-        .iter()
-        .any(|s| lower.contains(s))
-        {
-            format!(
-                "registry {registry} is unreachable (cannot {doing}): is it up, and is the image \
-                 setting right? [{said}]"
-            )
+        } else if has(&["unauthorized", "incorrect username or password", "401"]) {
+            if ecr {
+                (
+                    "refused the ECR token".to_owned(),
+                    "a token opens the ECR registries of the account of your AWS credentials: \
+                     check that the image setting names one of them, region included",
+                )
+            } else {
+                (
+                    format!("refused the credentials of {user:?}"),
+                    "check REGISTRY_USERNAME and REGISTRY_PASSWORD",
+                )
+            }
+        } else if has(&["denied", "403"]) {
+            if ecr {
+                (
+                    "denied permission".to_owned(),
+                    "allow ecr:BatchGetImage, ecr:BatchCheckLayerAvailability, \
+                     ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload and \
+                     ecr:PutImage on the repository",
+                )
+            } else {
+                (
+                    format!("denied {user:?} permission"),
+                    "give the account write access to the repository",
+                )
+            }
+        } else if has(&UNREACHABLE) {
+            ("is unreachable".to_owned(), "is it up, and is the image setting right?")
         } else {
-            format!("registry {registry}: cannot {doing} [{said}]")
-        }
+            return format!("registry {registry}: cannot {doing} [{said}]");
+        };
+        format!("registry {registry} {what} (cannot {doing}): {fix} [{said}]")
     }
 }
+
+/// What docker says when it cannot reach a registry.
+const UNREACHABLE: [&str; 6] =
+    ["connection refused", "no such host", "timeout", "dial tcp", "network is unreachable", "eof"];
 
 impl Drop for Session {
     fn drop(&mut self) {
@@ -296,53 +303,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_hosts_are_found_as_docker_finds_them() {
-        assert_eq!(registry_of("quay.io/acme/web"), "quay.io");
-        assert_eq!(registry_of("127.0.0.1:5000/web"), "127.0.0.1:5000");
-        assert_eq!(registry_of("localhost/web"), "localhost");
-        assert_eq!(registry_of("acme/web"), "docker.io");
-        assert_eq!(registry_of("web"), "docker.io");
-    }
-
-    #[test]
-    fn tags_follow_docker_grammar() {
-        for good in ["0123abc", "v1.2.3", "_x", "a".repeat(128).as_str()] {
-            assert!(validate_tag(good).is_ok(), "{good}");
-        }
-        for bad in ["", ".x", "-x", "a:b", "a b", "sha:sha", "ü", "a".repeat(129).as_str()] {
-            let err = validate_tag(bad).unwrap_err().to_string();
-            assert!(err.starts_with("invalid image tag"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn repositories_are_validated_with_the_fix() {
-        for good in [
-            "quay.io/acme/web",
-            "127.0.0.1:5000/xtask-it/web-1",
-            "acme/web",
-            "web",
-            "docker.io/library/web",
-        ] {
-            assert!(validate_repository(good).is_ok(), "{good}");
-        }
-        for bad in ["quay.io/Acme/web", "quay.io/acme/web:tag", "quay.io/", "web/", "a//b", "-web"]
-        {
-            let err = validate_repository(bad).unwrap_err().to_string();
-            assert!(err.contains("DEPLOY_IMAGE"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
     fn the_password_goes_through_stdin_only() {
         let creds = Credentials { username: "robot".into(), password: Secret::new("hunter2") };
-        let session = Session::planned("quay.io", creds);
+        let session = Session::planned("quay.io", Auth::Basic(creds));
         let login = session.login_cmd();
         assert!(
             login.to_string().ends_with("login --username robot --password-stdin quay.io <<< ***")
         );
         assert!(!login.to_string().contains("hunter2"));
         assert!(login.assert_no_secret_in_args("hunter2").is_ok());
+        let ecr = Ecr::new("127.0.0.1:5001", "127.0.0.1:5001/web", false);
+        let session = Session::planned("127.0.0.1:5001", Auth::Ecr(ecr));
+        let login = session.login_cmd().to_string();
+        assert!(login.ends_with("login --username AWS --password-stdin 127.0.0.1:5001 <<< ***"));
+    }
+
+    #[test]
+    fn refusals_are_explained_with_the_fix_of_each_kind_of_registry() {
+        let host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+        let ecr = Session::planned(host, Auth::Ecr(Ecr::new(host, &format!("{host}/web"), false)));
+        let creds = Credentials { username: "robot".into(), password: Secret::new("pw") };
+        let basic = Session::planned("quay.io", Auth::Basic(creds));
+        // docker's words, as reported for ECR (aws-cli#6580, and pushes to a missing repository).
+        let expired = "denied: Your authorization token has expired. Reauthenticate and try again.";
+        assert!(ecr.explain(expired, "push web:1").starts_with(&format!(
+            "registry {host} refused the expired ECR token (cannot push web:1): run the command \
+             again for a new one [denied: Your"
+        )));
+        let missing = "name unknown: The repository with name 'web' does not exist in the registry \
+                       with id '123456789012'";
+        assert!(ecr.explain(missing, "push web:1").contains("has no such repository"));
+        let unauthorized = "Error response from daemon: login attempt failed with status: 401 \
+                            Unauthorized";
+        assert!(
+            ecr.explain(unauthorized, "log in").contains("refused the ECR token (cannot log in)")
+        );
+        assert!(basic.explain(unauthorized, "log in").contains(
+            "refused the credentials of \"robot\" (cannot log in): check REGISTRY_USERNAME"
+        ));
+        assert!(
+            basic.explain("denied: requested access to the resource is denied", "push").contains(
+                "denied \"robot\" permission (cannot push): give the account write access"
+            )
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use aws_sdk_elasticbeanstalk::types::{EnvironmentDescription, EnvironmentHealthA
 use serde::Serialize;
 
 use crate::Context;
-use crate::eb::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::{AwsError, Clients, Deadline, Service};
 use crate::eb::events::{self, Event, utc};
 
 /// The `--json` document of one environment. Field names and order are stable.

@@ -8,7 +8,7 @@ use aws_sdk_elasticbeanstalk::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_elasticbeanstalk::types::EventDescription;
 
 use crate::Context;
-use crate::eb::aws::{Clients, Deadline, Service};
+use crate::aws::{Clients, Deadline, Service};
 
 /// One event, as shown and judged (and in `status --json`: date, severity, message).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]

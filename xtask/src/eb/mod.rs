@@ -2,7 +2,6 @@
 //! then what the commands do with them: look up environments, create application versions
 //! that never change, update an environment and wait for the outcome.
 
-pub mod aws;
 pub mod environments;
 pub mod events;
 pub mod judge;

@@ -5,7 +5,7 @@
 //!
 //! The registry auth file is not part of a version: every version's Dockerrun names the one
 //! key, refreshed by every deploy, so that after a password rotation an old version can still
-//! pull its image.
+//! pull its image. Amazon ECR needs none: the instance profile pulls.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use sha2::{Digest as _, Sha256};
 
 use crate::Context;
+use crate::aws::{AwsError, Clients, Deadline, Service};
 use crate::config::dockerrun::{self, Dockerrun};
-use crate::eb::aws::{AwsError, Clients, Deadline, Service};
 use crate::run::secret::Secret;
 
 /// How long a new application version may take to become visible.
@@ -38,11 +38,18 @@ pub struct Version<'a> {
     /// The Dockerrun template, and the values of its placeholders but the bucket.
     pub template: &'a str,
     pub values: dockerrun::Values,
-    /// `{"auths": {REGISTRY: {"auth": base64(user:password)}}}`, and its key in the bucket.
-    pub auth_file: &'a Secret,
-    pub auth_key: &'a str,
+    /// The registry auth file; `None` for a registry that needs none (ECR).
+    pub auth_file: Option<&'a AuthFile>,
     /// `None`: the account's Elastic Beanstalk bucket, from `CreateStorageLocation`.
     pub bucket: Option<&'a str>,
+}
+
+/// The registry auth file Elastic Beanstalk pulls with: its key in the bucket and its
+/// content, `{"auths": {REGISTRY: {"auth": base64(user:password)}}}`.
+#[derive(Debug)]
+pub struct AuthFile {
+    pub key: String,
+    pub content: Secret,
 }
 
 /// The rendered Dockerrun as uploaded: its bytes, their SHA-256, and the key carrying it.
@@ -77,7 +84,11 @@ pub fn check_label(label: &str) -> anyhow::Result<()> {
 impl Version<'_> {
     /// The Dockerrun rendered for `bucket`, as it would be uploaded.
     pub fn bundle(&self, bucket: &str) -> anyhow::Result<Bundle> {
-        let values = dockerrun::Values { bucket: bucket.to_owned(), ..self.values.clone() };
+        let values = dockerrun::Values {
+            bucket: bucket.to_owned(),
+            auth_key: self.auth_file.map(|auth| auth.key.clone()),
+            ..self.values.clone()
+        };
         let rendered = dockerrun::render(self.template, &values).context(dockerrun::TEMPLATE)?;
         Ok(Bundle::new(self.application, self.label, &rendered))
     }
@@ -100,8 +111,11 @@ impl Version<'_> {
         let exists = self.existing_version(ctx, clients, &bucket, &bundle, deadline).await?;
 
         ctx.ui.step("upload the deploy files to S3");
-        let auth = self.auth_file.expose().as_bytes().to_vec();
-        upload(ctx, clients, &bucket, self.auth_key, auth, "registry auth file", deadline).await?;
+        if let Some(auth) = self.auth_file {
+            let content = auth.content.expose().as_bytes().to_vec();
+            upload(ctx, clients, &bucket, &auth.key, content, "registry auth file", deadline)
+                .await?;
+        }
         if exists {
             ctx.ui.info(format_args!("version {label} exists with this bundle: reused"));
             return Ok(());
@@ -305,7 +319,7 @@ mod tests {
             bucket: "b".into(),
             image: "quay.io/acme/web".into(),
             tag: "v1".into(),
-            auth_key: "k".into(),
+            auth_key: None,
         };
         let template = r#"{"AWSEBDockerrunVersion": "1", "Image": {"Name": "<IMAGE>:<TAG>"},
             "Ports": [{"ContainerPort": "80"}]}"#;

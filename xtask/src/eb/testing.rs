@@ -9,7 +9,7 @@ use aws_sdk_elasticbeanstalk::types::{
 };
 
 use crate::Context;
-use crate::eb::aws::Clients;
+use crate::aws::Clients;
 
 pub fn ctx() -> Context {
     Context {

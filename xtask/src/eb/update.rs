@@ -13,8 +13,8 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::ConfigurationOptionSetting;
 
 use crate::Context;
+use crate::aws::{AwsError, Clients, Deadline, Service};
 use crate::config::options::Options;
-use crate::eb::aws::{AwsError, Clients, Deadline, Service};
 use crate::eb::judge::Judge;
 use crate::eb::wait::{self, Follow, Pace};
 

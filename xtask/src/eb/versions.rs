@@ -6,7 +6,7 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use serde::{Serialize, Serializer};
 
 use crate::Context;
-use crate::eb::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::{AwsError, Clients, Deadline, Service};
 use crate::eb::events::utc;
 
 /// One application version, newest first in every list.

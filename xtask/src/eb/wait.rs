@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
 
-use crate::eb::aws::{Clients, Deadline};
+use crate::aws::{Clients, Deadline};
 use crate::eb::environments::{describe, health_causes};
 use crate::eb::events::EventStream;
 use crate::eb::judge::{Judge, Snapshot, Verdict};

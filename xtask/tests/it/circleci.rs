@@ -1,8 +1,9 @@
 //! `.circleci/config.yml`, checked offline: first against the JSON schema CircleCI publishes
 //! for its YAML language server (vendored by PyPI's check-jsonschema as `vendor.circle-ci`,
 //! installed by `.ci/setup`), then for what a schema cannot know: that every name refers to
-//! something defined, that jobs only run `cargo xtask` commands that exist, and that deploy
-//! runs on exactly the branches the deploy settings map.
+//! something defined, that jobs only run `cargo xtask` commands that exist, that deploy
+//! runs on exactly the branches the deploy settings map, and that every job that pushes gets
+//! the credentials of the registry the settings name (AWS's for Amazon ECR).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -10,7 +11,8 @@ use std::fs;
 use clap::CommandFactory;
 use serde_json::Value;
 use xtask::Env;
-use xtask::config::settings::Settings;
+use xtask::config::settings::{RegistryKind, Settings};
+use xtask::docker::registry;
 
 /// Steps CircleCI provides; any other step must be a command of the config.
 const BUILT_IN_STEPS: [&str; 13] = [
@@ -80,6 +82,8 @@ fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
     let executors = keys(&config["executors"]);
     let subcommands: BTreeSet<String> =
         xtask::flags::Xtask::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let image = settings.image.clone().unwrap_or_default();
+    let ecr = registry::kind(settings, &image) == RegistryKind::Ecr;
     let deploy_branches: BTreeSet<String> = settings
         .environments
         .values()
@@ -110,6 +114,9 @@ fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
         check_steps(&format!("command {name}"), &command["steps"], &mut errors);
     }
     let mut deploy_jobs = BTreeSet::new();
+    // Jobs that push the image (`build --push`, `deploy`), and whether they take AWS
+    // credentials from CircleCI's OIDC token (the `aws-oidc` command).
+    let mut pushing_jobs = std::collections::BTreeMap::new();
     for (name, job) in config["jobs"].as_object().into_iter().flatten() {
         let owner = format!("job {name}");
         match &job["executor"] {
@@ -139,6 +146,14 @@ fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
             }
             if sub == "deploy" {
                 deploy_jobs.insert(name.clone());
+            }
+            let args: Vec<&str> = words.collect();
+            if (sub == "build" && args.contains(&"--push"))
+                || (sub == "deploy" && !args.contains(&"--local"))
+            {
+                let steps = job["steps"].as_array().into_iter().flatten();
+                let oidc = steps.clone().any(|s| s == "aws-oidc" || s.get("aws-oidc").is_some());
+                pushing_jobs.insert(name.clone(), oidc);
             }
         }
         if !runs_xtask {
@@ -182,6 +197,23 @@ fn structure_errors(text: &str, settings: &Settings) -> Vec<String> {
                 let required = required.as_str().unwrap_or("");
                 if !named.contains(required) {
                     errors.push(format!("workflow {workflow}: `{job}` requires `{required}`, which is not a job of this workflow"));
+                }
+            }
+            if let Some(oidc) = pushing_jobs.get(job) {
+                let contexts: BTreeSet<&str> = match &settings["context"] {
+                    Value::String(context) => [context.as_str()].into(),
+                    Value::Array(contexts) => contexts.iter().filter_map(Value::as_str).collect(),
+                    _ => BTreeSet::new(),
+                };
+                if ecr && !(contexts.contains("aws") && *oidc) {
+                    errors.push(format!(
+                        "workflow {workflow}: `{job}` pushes to Amazon ECR ({image}): give it the `aws` context and the `aws-oidc` step (AWS credentials for its token)"
+                    ));
+                }
+                if !ecr && !contexts.contains("registry") {
+                    errors.push(format!(
+                        "workflow {workflow}: `{job}` pushes to {image}: give it the `registry` context (REGISTRY_USERNAME, REGISTRY_PASSWORD)"
+                    ));
                 }
             }
             if deploy_jobs.contains(job) {
@@ -228,6 +260,7 @@ fn a_broken_config_is_caught() {
         (text.replace("      - save-caches", "      - save-cache"), "structure", "step `save-cache` is neither"),
         (text.replace("                - release/prd\n", ""), "structure", "but the deploy settings map"),
         (text.replace("  deploy:\n    executor: linux", "  deploy:\n    executor: windows"), "structure", "executor \"windows\" is not defined"),
+        (text.replace("      - build:\n          context:\n            - registry\n", "      - build:\n          context:\n            - aws\n"), "structure", "`build` pushes to quay.io/acme/web: give it the `registry` context"),
     ];
     for (broken, checker, expected) in cases {
         assert_ne!(broken, text, "the mutation for {expected:?} changed nothing");
@@ -240,4 +273,31 @@ fn a_broken_config_is_caught() {
             "{checker} check missed {expected:?}; it said {errors:#?}"
         );
     }
+}
+
+#[test]
+fn an_image_on_ecr_needs_aws_credentials_in_every_job_that_pushes() {
+    let ecr = Settings {
+        image: Some("123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/web".into()),
+        ..settings()
+    };
+    let text = config_text();
+    let errors = structure_errors(&text, &ecr);
+    assert!(
+        errors.iter().any(|e| e.contains("`build` pushes to Amazon ECR")),
+        "the build job lacks AWS credentials: {errors:#?}"
+    );
+    // The README's recipe: the build job gets the `aws` context and the `aws-oidc` step.
+    let fixed = text
+        .replace(
+            "      - setup\n      - run:\n          name: Build and push",
+            "      - setup\n      - aws-oidc\n      - run:\n          name: Build and push",
+        )
+        .replace(
+            "      - build:\n          context:\n            - registry\n",
+            "      - build:\n          context:\n            - aws\n",
+        );
+    assert_ne!(fixed, text);
+    assert_eq!(structure_errors(&fixed, &ecr), Vec::<String>::new());
+    assert_eq!(schema_errors(&fixed), Vec::<String>::new());
 }

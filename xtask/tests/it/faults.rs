@@ -5,17 +5,15 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crate::support::{
-    Container, Image, Run, Started, TempDir, World, closed_port, docker, docker_lock, registry,
-    unique, wait_healthy, xtask_in,
+    ArgvWatch, Container, Image, Run, Started, TempDir, World, closed_port, docker, docker_lock,
+    registry, stub_server, unique, wait_healthy, xtask_in,
 };
 
 /// The last line of the output: where a CI log reader looks first.
@@ -205,29 +203,6 @@ fn ctrl_c_during_a_push_exits_130_and_removes_the_login() {
 
 // ---- S3 and Elastic Beanstalk -----------------------------------------------------------
 
-/// A server that answers every request with `status` and `body`.
-fn stub_server(status: &'static str, body: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || answer(stream, status, body));
-        }
-    });
-    addr
-}
-
-fn answer(mut stream: TcpStream, status: &str, body: &str) {
-    let mut buf = [0u8; 65536];
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
-    let _ = stream.read(&mut buf);
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-}
-
 #[test]
 fn s3_down_stops_before_any_application_version() {
     let world = World::prebuilt(&["v1"]);
@@ -255,7 +230,7 @@ fn s3_refusing_or_failing_uploads_stops_before_any_application_version() {
     ];
     for (status, body, said) in cases {
         let world = World::prebuilt(&["v1"]);
-        let s3 = format!("http://{}", stub_server(status, body));
+        let s3 = format!("http://{}", stub_server(status, "application/xml", body));
         let run = world.deploy_with(&["staging", "--tag", "v1"], &[("AWS_ENDPOINT_URL_S3", s3)]);
         assert_fails_with(&run, 1, said);
         assert!(last_line(&run).contains("no application version was created"), "{}", run.output);
@@ -363,26 +338,7 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
     let tag = unique("t");
 
     // Watch every process's command line while a real build and push run.
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (stop, password) = (Arc::clone(&stop), registry.password.clone());
-        thread::spawn(move || {
-            let mut seen = Vec::new();
-            let mut scans = 0;
-            while !stop.load(Ordering::SeqCst) {
-                for entry in fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(cmdline) = fs::read(entry.path().join("cmdline"))
-                        && String::from_utf8_lossy(&cmdline).contains(&password)
-                    {
-                        seen.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
-                    }
-                }
-                scans += 1;
-                thread::sleep(Duration::from_millis(5));
-            }
-            (seen, scans)
-        })
-    };
+    let watch = ArgvWatch::start(vec![registry.password.clone()]);
     // Credential helpers on PATH, as a desktop has them: docker would hand them the password
     // (to an OS keychain, where it outlives the run) unless the login's config says not to.
     // They record every call and what it was given. (docker's own builds may *ask* them for
@@ -411,8 +367,7 @@ fn secrets_never_reach_argv_image_layers_or_tracked_files() {
             ("PATH", &path),
         ],
     );
-    stop.store(true, Ordering::SeqCst);
-    let (seen, scans) = watcher.join().unwrap();
+    let (seen, scans) = watch.stop();
     run.assert_success().assert_lacks(&registry.password);
     let given = fs::read_to_string(&calls).unwrap_or_default();
     assert!(

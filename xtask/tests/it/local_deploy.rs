@@ -1,6 +1,8 @@
 //! `cargo xtask deploy --local` against the real Docker daemon: a release answers on its
 //! port, a new one replaces it with no failed request, a broken one leaves the old one
-//! serving, and the options template's variables reach the app.
+//! serving, and the options template's variables reach the app. The images are named as an
+//! Amazon ECR repository, as most teams' are: a local deploy needs no AWS for it (every AWS
+//! endpoint points at a closed port).
 
 use std::fs;
 use std::sync::Arc;
@@ -12,6 +14,9 @@ use crate::support::{
     Repository, Run, Started, TempDir, closed_port, docker, docker_lock, unique, wait_healthy,
     xtask_in,
 };
+
+/// An ECR registry's host.
+const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 
 /// A local environment on its own port, stopped and its images removed when the test ends.
 struct Local {
@@ -36,7 +41,7 @@ impl Local {
 ]"#;
         fs::write(project.path().join("eb-options.json.template"), options).unwrap();
         fs::write(project.path().join("local.env"), "GREETING_NAME=from-the-env-file\n").unwrap();
-        let image = format!("xtask-it/{}", unique("local"));
+        let image = format!("{ECR}/xtask-it/{}", unique("local"));
         Local { project, port: closed_port(), image: image.clone(), _images: Repository(image) }
     }
 
@@ -46,7 +51,12 @@ impl Local {
         let mut args = vec!["deploy", "--local", "--detach", "--port", &port, "--tag", tag];
         args.extend_from_slice(&["--env-file", env_file.to_str().unwrap(), "--no-cache"]);
         args.extend_from_slice(extra);
-        xtask_in(self.project.path(), &args, &[("DEPLOY_IMAGE", &self.image), ("CIRCLE_SHA1", "")])
+        xtask_in(self.project.path(), &args, &self.env())
+    }
+
+    fn env(&self) -> [(&str, &str); 3] {
+        let nowhere = "http://127.0.0.1:9"; // discard: nothing listens
+        [("DEPLOY_IMAGE", &self.image), ("CIRCLE_SHA1", ""), ("AWS_ENDPOINT_URL", nowhere)]
     }
 
     fn addr(&self) -> String {
@@ -187,9 +197,20 @@ fn dry_run_shows_the_rendered_descriptor_and_masks_secrets() {
     );
     run.assert_success()
         .assert_contains("\"Name\": \"xtask-it/dry:t\"")
+        .assert_contains("\"Authentication\": {")
         .assert_contains("SECRET_KEY=*** docker run")
         .assert_contains("--env SECRET_KEY ")
         .assert_lacks(&secret);
+    // As `deploy` ships it: for ECR, the descriptor has no Authentication.
+    let image = format!("{ECR}/acme/web");
+    let run = xtask_in(
+        &crate::support::root(),
+        &["deploy", "--local", "--dry-run", "--tag", "t"],
+        &[("SECRET_KEY", &secret), ("DEPLOY_IMAGE", &image)],
+    );
+    run.assert_success()
+        .assert_contains(&format!("\"Name\": \"{image}:t\""))
+        .assert_lacks("Authentication");
 }
 
 impl Local {
@@ -208,11 +229,7 @@ impl Local {
             "--env-file",
             env_file.to_str().unwrap(),
         ];
-        Started::new(
-            self.project.path(),
-            &args,
-            &[("DEPLOY_IMAGE", &self.image), ("CIRCLE_SHA1", "")],
-        )
+        Started::new(self.project.path(), &args, &self.env())
     }
 
     /// Whether anything of this local environment is left: a container or the network.

@@ -7,6 +7,7 @@ mod support;
 mod build_command;
 mod circleci;
 mod deploy_command;
+mod ecr;
 mod faults;
 mod local_deploy;
 mod test_command;

@@ -12,7 +12,7 @@ async fn the_configured_https_client_completes_a_tls_handshake() {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url("https://index.crates.io")
-        .http_client(xtask::eb::aws::https_client())
+        .http_client(xtask::aws::https_client())
         .build();
     let answer = aws_sdk_s3::Client::from_conf(config).list_buckets().send().await;
     match answer {

@@ -1,5 +1,8 @@
 //! `Dockerrun.aws.json.template` → the Elastic Beanstalk single-container descriptor (v1).
 //!
+//! For a registry that needs no auth file (Amazon ECR: the instance profile pulls), the
+//! template's `Authentication` block is dropped, so one template serves both kinds.
+//!
 //! The template is parsed as JSON first, so a value containing `|` or `&` can never break
 //! the rendering (the seed's `sed` did), and placeholders are only replaced inside string
 //! values. The result is read into [`Dockerrun`], the v1 format as the EB developer guide
@@ -10,9 +13,13 @@
 use std::fs;
 use std::path::Path;
 
+mod v1;
+
 use anyhow::{Context as _, anyhow, bail};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use self::v1::TOP_LEVEL;
+pub use self::v1::{Authentication, Dockerrun, Image, Port, Scalar, Volume};
 
 /// The template, relative to the project root.
 pub const TEMPLATE: &str = "Dockerrun.aws.json.template";
@@ -23,7 +30,8 @@ pub struct Values {
     pub bucket: String,
     pub image: String,
     pub tag: String,
-    pub auth_key: String,
+    /// The registry auth file's key; `None` when the registry needs none (ECR).
+    pub auth_key: Option<String>,
 }
 
 impl Values {
@@ -32,184 +40,13 @@ impl Values {
             "BUCKET" => Some(&self.bucket),
             "IMAGE" => Some(&self.image),
             "TAG" => Some(&self.tag),
-            "AUTH_KEY" => Some(&self.auth_key),
+            "AUTH_KEY" => self.auth_key.as_deref(),
             _ => None,
         }
     }
 }
 
 const KNOWN: &str = "<BUCKET>, <IMAGE>, <TAG>, <AUTH_KEY>";
-/// The keys of a v1 descriptor, as the EB developer guide lists them.
-const TOP_LEVEL: [&str; 8] = [
-    "AWSEBDockerrunVersion",
-    "Authentication",
-    "Image",
-    "Ports",
-    "Volumes",
-    "Logging",
-    "Entrypoint",
-    "Command",
-];
-
-/// A v1 descriptor, rendered and checked: what is uploaded, and what a local run needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Dockerrun {
-    #[serde(rename = "AWSEBDockerrunVersion")]
-    pub version: Option<Scalar>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authentication: Option<Authentication>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<Image>,
-    /// Elastic Beanstalk routes traffic to the first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ports: Option<Vec<Port>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<Vec<Volume>>,
-    /// The container directory Elastic Beanstalk maps to the instance's log directory.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logging: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-}
-
-/// The S3 location of the registry auth file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Authentication {
-    pub bucket: String,
-    pub key: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Image {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Port {
-    pub container_port: Option<Scalar>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host_port: Option<Scalar>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Volume {
-    pub host_directory: String,
-    pub container_directory: String,
-}
-
-/// A value the format takes as a string or a number (`"1"` or `1`, `"80"` or `80`), kept as
-/// written so that the uploaded bytes are the template's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Scalar {
-    Text(String),
-    Number(u64),
-}
-
-impl Scalar {
-    fn text(&self) -> String {
-        match self {
-            Scalar::Text(text) => text.clone(),
-            Scalar::Number(n) => n.to_string(),
-        }
-    }
-}
-
-impl Dockerrun {
-    /// The descriptor as uploaded: pretty JSON, keys in order, with a final newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let value = serde_json::to_value(self).unwrap_or(Value::Null);
-        let mut bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
-        bytes.push(b'\n');
-        bytes
-    }
-
-    /// The image to run (checked present when rendered).
-    pub fn image_name(&self) -> &str {
-        self.image.as_ref().map_or("", |i| i.name.as_str())
-    }
-
-    /// The port traffic goes to (checked present and valid when rendered).
-    pub fn container_port(&self) -> u16 {
-        let first = self.ports.as_ref().and_then(|p| p.first());
-        first
-            .and_then(|p| p.container_port.as_ref())
-            .and_then(|p| p.text().parse().ok())
-            .unwrap_or(80)
-    }
-
-    pub fn volumes(&self) -> &[Volume] {
-        self.volumes.as_deref().unwrap_or_default()
-    }
-
-    /// Elastic Beanstalk's rules of the v1 format, beyond its keys.
-    fn check(self) -> anyhow::Result<Dockerrun> {
-        match &self.version {
-            Some(v) if v.text() == "1" => {}
-            Some(v) => bail!(
-                "AWSEBDockerrunVersion is {:?}: this is a single-container (v1) descriptor, use \"1\"",
-                v.text()
-            ),
-            None => bail!("AWSEBDockerrunVersion is missing: add \"AWSEBDockerrunVersion\": \"1\""),
-        }
-        let image = self.image.as_ref().ok_or_else(|| {
-            anyhow!("Image is missing: add \"Image\": {{\"Name\": \"<IMAGE>:<TAG>\"}}")
-        })?;
-        if image.name.trim().is_empty() {
-            bail!("Image.Name is missing or empty");
-        }
-        if let Some(update) = &image.update
-            && update != "true"
-            && update != "false"
-        {
-            bail!("Image.Update is {update:?}: use \"true\" or \"false\"");
-        }
-        let ports = match &self.ports {
-            Some(ports) if !ports.is_empty() => ports,
-            Some(_) => bail!("Ports must be a non-empty array of {{\"ContainerPort\": \"80\"}}"),
-            None => bail!(
-                "Ports is missing: Elastic Beanstalk needs the ContainerPort it routes traffic to"
-            ),
-        };
-        for (i, port) in ports.iter().enumerate() {
-            let Some(raw) = port.container_port.as_ref().map(Scalar::text) else {
-                bail!("Ports[{i}].ContainerPort is missing: add \"ContainerPort\": \"80\"");
-            };
-            if raw.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
-                bail!("Ports[{i}].ContainerPort {raw:?} is not a port number");
-            }
-        }
-        for (i, volume) in self.volumes().iter().enumerate() {
-            if !volume.host_directory.starts_with('/')
-                || !volume.container_directory.starts_with('/')
-            {
-                bail!("Volumes[{i}] needs absolute HostDirectory and ContainerDirectory paths");
-            }
-        }
-        if let Some(dir) = &self.logging
-            && !dir.starts_with('/')
-        {
-            bail!("Logging is {dir:?}: it must be an absolute directory in the container");
-        }
-        if let Some(auth) = &self.authentication
-            && (auth.bucket.is_empty() || auth.key.is_empty())
-        {
-            bail!(
-                "Authentication needs both Bucket and Key (the S3 location of the registry auth file)"
-            );
-        }
-        Ok(self)
-    }
-}
 
 /// Reads `root/Dockerrun.aws.json.template` and renders it.
 pub fn render_file(root: &Path, values: &Values) -> anyhow::Result<Dockerrun> {
@@ -223,6 +60,11 @@ pub fn render(template: &str, values: &Values) -> anyhow::Result<Dockerrun> {
     let mut json: Value = serde_json::from_str(template).map_err(|err| {
         anyhow!("not valid JSON at line {}, column {}: {err}", err.line(), err.column())
     })?;
+    if values.auth_key.is_none()
+        && let Some(map) = json.as_object_mut()
+    {
+        map.remove("Authentication");
+    }
     substitute(&mut json, "", values)?;
     let keys = json.as_object().ok_or_else(|| anyhow!("the descriptor must be a JSON object"))?;
     if let Some(key) = keys.keys().find(|key| !TOP_LEVEL.contains(&key.as_str())) {
@@ -264,9 +106,16 @@ fn replace(text: &str, at: &str, values: &Values) -> anyhow::Result<String> {
         let after = &rest[start + 1..];
         match after.find('>').map(|end| &after[..end]).filter(|name| is_placeholder(name)) {
             Some(name) => {
-                let value = values.get(name).ok_or_else(|| {
-                    anyhow!("unknown placeholder <{name}> at {at}: the known ones are {KNOWN}")
-                })?;
+                let value = match values.get(name) {
+                    Some(value) => value,
+                    None if name == "AUTH_KEY" => bail!(
+                        "placeholder <AUTH_KEY> at {at}: this registry (Amazon ECR) has no auth \
+                         file; use <AUTH_KEY> only in the Authentication block, which is dropped"
+                    ),
+                    None => {
+                        bail!("unknown placeholder <{name}> at {at}: the known ones are {KNOWN}")
+                    }
+                };
                 out.push_str(value);
                 rest = &after[name.len() + 1..];
             }
@@ -301,7 +150,7 @@ mod tests {
             bucket: "elasticbeanstalk-eu-west-1-1".into(),
             image: "quay.io/acme/web".into(),
             tag: "0123abc".into(),
-            auth_key: "deploy/0123abc/registry-auth.json".into(),
+            auth_key: Some("deploy/0123abc/registry-auth.json".into()),
         }
     }
 
@@ -349,6 +198,18 @@ mod tests {
             err,
             "unknown placeholder <SHA1> at /Image/Name: the known ones are <BUCKET>, <IMAGE>, <TAG>, <AUTH_KEY>"
         );
+    }
+
+    #[test]
+    fn without_an_auth_file_the_authentication_block_is_dropped() {
+        let ecr = Values { auth_key: None, ..values() };
+        let rendered = render(TEMPLATE_TEXT, &ecr).unwrap();
+        assert_eq!(rendered.authentication, None);
+        assert!(!String::from_utf8(rendered.to_bytes()).unwrap().contains("Authentication"));
+        assert_eq!(rendered.image_name(), "quay.io/acme/web:0123abc");
+        let elsewhere = TEMPLATE_TEXT.replace("\"/var/log/web\"", "\"/var/log/<AUTH_KEY>\"");
+        let err = render(&elsewhere, &ecr).unwrap_err().to_string();
+        assert!(err.starts_with("placeholder <AUTH_KEY> at /Logging: this registry"), "{err}");
     }
 
     #[test]

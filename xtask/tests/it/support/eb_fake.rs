@@ -7,7 +7,8 @@
 //! service model, or a reported real-world case, named where it is implemented. It keeps an
 //! application's versions, environments and events. An UpdateEnvironment does what the
 //! Docker platform does on an instance: fetch the Dockerrun from S3 (moto), check it by the
-//! documented v1 rules, `docker pull` the image with the uploaded registry auth file, run
+//! documented v1 rules, `docker pull` the image with the uploaded registry auth file (or,
+//! for an ECR image, the instance profile's access), run
 //! it, and route the environment's port to it (the load balancer: a TCP proxy of its own);
 //! then it reports the outcome in events, status and health, as Elastic Beanstalk does.
 //! Faults and real-world quirks can be injected (see [`Faults`]).
@@ -124,6 +125,12 @@ pub struct Config {
     pub update_takes: Duration,
     /// Events per DescribeEvents page when the caller gives no MaxRecords.
     pub events_per_page: usize,
+    /// The ECR registry the instance profile may pull from: its host, and the user and
+    /// password its token carries. For an image of that registry the Docker platform logs in
+    /// with the instance profile and needs no auth file ("Using images from an Amazon ECR
+    /// repository", EB developer guide: the instance profile needs
+    /// AmazonEC2ContainerRegistryReadOnly).
+    pub instance_profile_ecr: Option<(String, String, String)>,
 }
 
 pub struct EbFake {
@@ -858,7 +865,33 @@ impl Deploy {
         let dockerrun = Dockerrun::check(&text)?;
         let config_dir = self.world.dir.join(format!("docker-config-{}", self.request));
         std::fs::create_dir_all(&config_dir).map_err(|e| e.to_string())?;
-        if let Some((bucket, key)) = &dockerrun.authentication {
+        let ecr = self.world.config.instance_profile_ecr.as_ref();
+        if let Some((host, user, password)) =
+            ecr.filter(|(host, _, _)| dockerrun.image.starts_with(&format!("{host}/")))
+        {
+            let login = duct::cmd!(
+                "docker",
+                "--config",
+                &config_dir,
+                "login",
+                "--username",
+                user,
+                "--password-stdin",
+                host
+            )
+            .stdin_bytes(password.as_bytes())
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|e| e.to_string())?;
+            if !login.status.success() {
+                return Err(format!(
+                    "instance profile cannot log in to ECR: {}",
+                    String::from_utf8_lossy(&login.stderr).trim()
+                ));
+            }
+        } else if let Some((bucket, key)) = &dockerrun.authentication {
             let auth =
                 s3.get(bucket, key).ok_or_else(|| format!("cannot read s3://{bucket}/{key}"))?;
             std::fs::write(config_dir.join("config.json"), auth.body).map_err(|e| e.to_string())?;

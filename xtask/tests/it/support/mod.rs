@@ -5,6 +5,7 @@
 #![allow(dead_code)] // not every helper is used by every module
 
 pub mod eb_fake;
+pub mod ecr;
 
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
@@ -189,18 +190,20 @@ pub struct Registry {
 }
 
 pub fn registry() -> Registry {
-    let dir = std::env::var("XTASK_TEST_REGISTRY_DIR")
-        .unwrap_or_else(|_| "/var/tmp/xtask-registry".to_owned());
-    let read = |name: &str| {
-        fs::read_to_string(Path::new(&dir).join(name)).unwrap_or_else(|err| {
-            panic!("no test registry ({dir}/{name}: {err}): run `bash .ci/registry` first")
-        })
-    };
     Registry {
         addr: "127.0.0.1:5000".to_owned(),
-        username: read("username"),
-        password: read("password"),
+        username: registry_file("username"),
+        password: registry_file("password"),
     }
+}
+
+/// A file `.ci/registry` keeps outside the repository.
+pub fn registry_file(name: &str) -> String {
+    let dir = std::env::var("XTASK_TEST_REGISTRY_DIR")
+        .unwrap_or_else(|_| "/var/tmp/xtask-registry".to_owned());
+    fs::read_to_string(Path::new(&dir).join(name)).unwrap_or_else(|err| {
+        panic!("no test registry ({dir}/{name}: {err}): run `bash .ci/registry` first")
+    })
 }
 
 impl Registry {
@@ -470,7 +473,23 @@ impl World {
         World::with_image(repository, None)
     }
 
+    /// A world whose image is in the ECR stand-in, from which the fake's instance profile
+    /// pulls. Its deploys get the variables of [`ecr::Repository::env`].
+    pub fn ecr(repository: &ecr::Repository) -> World {
+        let registry = ecr::registry();
+        let profile = (registry.addr, registry.username, registry.password);
+        World::start(repository.image.clone(), None, Some(profile))
+    }
+
     fn with_image(image: String, images: Option<Repository>) -> World {
+        World::start(image, images, None)
+    }
+
+    fn start(
+        image: String,
+        images: Option<Repository>,
+        instance_profile_ecr: Option<(String, String, String)>,
+    ) -> World {
         let bucket = Bucket::new();
         let fake = eb_fake::EbFake::start(eb_fake::Config {
             application: "acme-web".into(),
@@ -479,6 +498,7 @@ impl World {
             update_takes: Duration::from_secs(1),
             // Small pages, so that every deploy reads its events across several.
             events_per_page: 2,
+            instance_profile_ecr,
         });
         let port = closed_port();
         fake.add_environment(ENVIRONMENT, port);
@@ -712,4 +732,65 @@ pub fn stalled_endpoint() -> String {
         }
     });
     url
+}
+
+/// A server on 127.0.0.1 that answers every request with `status`, a body of `content_type`
+/// and `body`: a service that refuses. Returns its address.
+pub fn stub_server(status: &'static str, content_type: &'static str, body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(300)));
+                let _ = stream.read(&mut buf);
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// Watches every process's command line, from start to stop, for any of some secrets.
+pub struct ArgvWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Vec<String>, usize)>,
+}
+
+impl ArgvWatch {
+    pub fn start(secrets: Vec<String>) -> ArgvWatch {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut scans = 0;
+            while !stopped.load(Ordering::SeqCst) {
+                for entry in fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+                        let cmdline = String::from_utf8_lossy(&cmdline);
+                        if secrets.iter().any(|secret| cmdline.contains(secret.as_str())) {
+                            seen.push(cmdline.replace('\0', " "));
+                        }
+                    }
+                }
+                scans += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (seen, scans)
+        });
+        ArgvWatch { stop, thread }
+    }
+
+    /// The command lines that held a secret, and how many scans of all processes ran.
+    pub fn stop(self) -> (Vec<String>, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
 }
