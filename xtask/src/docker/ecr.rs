@@ -128,17 +128,22 @@ impl Ecr {
         })?;
         ctx.ui.hide(&Secret::new(token));
         ctx.ui.hide(&credentials.password);
-        self.repository(ctx, clients, deadline).await?;
+        let repository = self.repository(ctx, clients, deadline).await?;
+        ctx.ui.info(format_args!(
+            "ECR token from GetAuthorizationToken; repository {} {repository}",
+            self.repository
+        ));
         Ok(credentials)
     }
 
-    /// Whether the repository exists; created when missing and the setting says so.
+    /// Whether the repository exists; created when missing and the setting says so. Says
+    /// which: `found` or `created (tags immutable)`.
     async fn repository(
         &self,
         ctx: &Context,
         clients: &Clients,
         deadline: Deadline,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<&'static str> {
         let name = &self.repository;
         let doing = format!("look up the ECR repository {name} (DescribeRepositories)");
         let found = clients
@@ -152,7 +157,7 @@ impl Ecr {
             })
             .await;
         match found {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok("found"),
             Err(err) if AwsError::code_of(&err) == Some("RepositoryNotFoundException") => {}
             Err(err) => return Err(err),
         }
@@ -177,8 +182,7 @@ impl Ecr {
                     .send()
             })
             .await?;
-        ctx.ui.info(format_args!("created the ECR repository {name} (tags immutable)"));
-        Ok(())
+        Ok("created (tags immutable)")
     }
 }
 

@@ -49,7 +49,7 @@ fn build_push_then_deploy_to_ecr_with_a_token_and_no_auth_file() {
     let (seen, scans) = watch.stop();
     run.assert_success()
         .assert_contains(&format!(
-            "created the ECR repository {} (tags immutable)",
+            "ECR token from GetAuthorizationToken; repository {} created (tags immutable)",
             repository.name
         ))
         .assert_contains(&format!("ok: pushed {}:{tag}", repository.image));
