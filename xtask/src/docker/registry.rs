@@ -1,5 +1,5 @@
-//! The private registry: image references, how to log in (a user and password, or Amazon
-//! ECR's token: `docker::ecr`), and a login session in a docker config directory of its own
+//! The private registry: how to log in (a user and password, or Amazon ECR's token:
+//! `docker::ecr`), and a login session in a docker config directory of its own
 //! (the user's `~/.docker/config.json` is never touched, nor an OS keychain), with the
 //! password fed through stdin; the run's scrubber (`ui`) masks it in anything docker says
 //! back.
