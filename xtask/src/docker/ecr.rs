@@ -1,8 +1,8 @@
 //! Amazon ECR as the registry: no static password, and no auth file for Elastic Beanstalk
 //! (the instance profile pulls from ECR itself). `docker login` gets a token from
 //! `GetAuthorizationToken` through the standard AWS credential chain (valid 12 hours, for
-//! every ECR registry the identity may use), after the repository is checked, or created
-//! when a setting says so, before anything is built.
+//! every ECR registry the identity may use); then the repository is checked, or created
+//! when a setting says so. All of it before anything is built.
 
 use anyhow::{Context as _, bail};
 use aws_sdk_ecr::types::ImageTagMutability;

@@ -228,16 +228,12 @@ impl EbFake {
 
     /// The environment variables the SDK client needs to talk to this fake and to moto.
     pub fn client_env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", self.endpoint.clone()),
             ("AWS_ENDPOINT_URL_S3", format!("http://{}", self.config.s3)),
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", "/nonexistent/xtask-test-aws-config".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/xtask-test-aws-credentials".into()),
-        ]
+        ];
+        env.extend(super::aws_test_credentials());
+        env
     }
 }
 

@@ -71,20 +71,16 @@ impl Repository {
     /// What a deploy or a push to this repository needs: the image, ECR forced (the host is
     /// not an ECR host), moto as ECR's API, and no registry password at all.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("DEPLOY_IMAGE", self.image.clone()),
             ("DEPLOY_REGISTRY", "ecr".to_owned()),
             ("AWS_ENDPOINT_URL_ECR", format!("http://{}", moto())),
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_CONFIG_FILE", "/nonexistent/xtask-test-aws-config".to_owned()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/xtask-test-aws-credentials".to_owned()),
             ("REGISTRY_USERNAME", String::new()),
             ("REGISTRY_PASSWORD", String::new()),
             ("CIRCLE_SHA1", String::new()),
-        ]
+        ];
+        env.extend(super::aws_test_credentials());
+        env
     }
 }
 

@@ -337,6 +337,19 @@ pub fn wait_healthy(addr: &str, secs: u64) -> xtask::run::http::Response {
     }
 }
 
+/// The SDK's chain reduced to static test credentials in us-east-1 (moto takes any): no
+/// instance metadata, no config or credentials file of the machine.
+pub fn aws_test_credentials() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/nonexistent/xtask-test-aws-config".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/xtask-test-aws-credentials".into()),
+    ]
+}
+
 /// moto's S3 started by `.ci/moto`.
 pub fn moto() -> String {
     let addr = std::env::var("XTASK_TEST_MOTO").unwrap_or_else(|_| "127.0.0.1:5100".to_owned());
