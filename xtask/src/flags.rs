@@ -30,9 +30,12 @@ pub enum Command {
     /// Build the deploy image IMAGE:TAG (image from the settings, tag from the commit) and,
     /// with --push, push it to its registry
     Build(Build),
-    /// Release the commit to an Elastic Beanstalk environment with one environment update
-    /// and wait until it runs healthy; with --local, run it on this machine instead
+    /// Release the commit to Elastic Beanstalk environments, one environment update each,
+    /// and wait until they run healthy; with --local, run it on this machine instead
     Deploy(Deploy),
+    /// Create or terminate an Elastic Beanstalk environment
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Show what runs where: one environment in full, or every environment one line each
     Status(Status),
     /// Redeploy the version the environment ran before (or --to LABEL), waiting as deploy does
@@ -141,10 +144,10 @@ impl ImageArgs {
 
 #[derive(Debug, Args)]
 pub struct Deploy {
-    /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
-    /// Beanstalk environment name [default: the one mapped to the current branch]
+    /// Environments: keys of [workspace.metadata.deploy.environments], or Elastic Beanstalk
+    /// environment names [default: those mapped to the current branch]
     #[arg(value_name = "ENV", conflicts_with = "local")]
-    pub env: Option<String>,
+    pub env: Vec<String>,
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
@@ -216,10 +219,62 @@ pub struct LocalArgs {
     pub stop: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create the environment (and the application if missing) on the newest Docker
+    /// platform, with the commit as its first version, and wait until it runs healthy
+    Create(EnvCreate),
+    /// Terminate the environment and wait until it is gone; its application versions stay
+    Terminate(EnvTerminate),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvCreate {
+    /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
+    /// Beanstalk environment name
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+
+    /// Seconds to wait for the environment to launch and run healthy [default: 1200]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvTerminate {
+    /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
+    /// Beanstalk environment name
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Terminate even an environment deployed from a production branch
+    #[arg(long)]
+    pub force: bool,
+
+    /// Seconds to wait until it is terminated [default: 1200]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// Return once Elastic Beanstalk accepted the termination, without waiting for it
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct Status {
     /// Environment: a key of [workspace.metadata.deploy.environments] or an Elastic
-    /// Beanstalk environment name [default: every environment of the application]
+    /// Beanstalk environment name [default: every environment of the application and every
+    /// one the settings name]
     #[arg(value_name = "ENV")]
     pub env: Option<String>,
 

@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xtask::commands::{bench, build, deploy, local, rollback, status, test, versions};
-use xtask::flags::{Bench, Command, Xtask};
+use xtask::commands::release::{create, deploy};
+use xtask::commands::{bench, build, local, rollback, status, terminate, test, versions};
+use xtask::flags::{Bench, Command, EnvCommand, Xtask};
 use xtask::run::interrupt::Interrupt;
 use xtask::run::ui::Ui;
 use xtask::{Context, exit};
@@ -38,6 +39,8 @@ fn run(flags: Xtask, ui: Ui) -> anyhow::Result<()> {
         Command::Build(flags) => build::run(&ctx, &flags),
         Command::Deploy(flags) if flags.local => local::run(&ctx, &flags),
         Command::Deploy(flags) => deploy::run(&ctx, &flags),
+        Command::Env(EnvCommand::Create(flags)) => create::run(&ctx, &flags),
+        Command::Env(EnvCommand::Terminate(flags)) => terminate::run(&ctx, &flags),
         Command::Status(flags) => status::run(&ctx, &flags),
         Command::Rollback(flags) => rollback::run(&ctx, &flags),
         Command::Versions(flags) => versions::run(&ctx, &flags),

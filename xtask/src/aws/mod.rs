@@ -42,6 +42,7 @@ pub enum Service {
     ElasticBeanstalk,
     S3,
     Ecr,
+    Iam,
 }
 
 impl Service {
@@ -51,6 +52,7 @@ impl Service {
             Service::ElasticBeanstalk => "AWS_ENDPOINT_URL_ELASTIC_BEANSTALK",
             Service::S3 => "AWS_ENDPOINT_URL_S3",
             Service::Ecr => "AWS_ENDPOINT_URL_ECR",
+            Service::Iam => "AWS_ENDPOINT_URL_IAM",
         }
     }
 }
@@ -61,6 +63,7 @@ impl fmt::Display for Service {
             Service::ElasticBeanstalk => "Elastic Beanstalk",
             Service::S3 => "S3",
             Service::Ecr => "ECR",
+            Service::Iam => "IAM",
         })
     }
 }
@@ -79,9 +82,11 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub eb: aws_sdk_elasticbeanstalk::Client,
     pub ecr: aws_sdk_ecr::Client,
+    /// Read only: whether the roles an environment is created with exist.
+    pub iam: aws_sdk_iam::Client,
     pub region: String,
-    /// Where each service is reached, as a reader would check it: EB, S3, ECR.
-    endpoints: [String; 3],
+    /// Where each service is reached, as a reader would check it: EB, S3, ECR, IAM.
+    endpoints: [String; 4],
 }
 
 /// When the calls of one step must have answered: `--timeout` from the step's start.
@@ -159,11 +164,18 @@ impl Clients {
             custom(Service::S3).unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
             custom(Service::Ecr)
                 .unwrap_or_else(|| format!("https://api.ecr.{ecr_region}.amazonaws.com")),
+            // IAM is global: one endpoint per partition, whatever the region.
+            custom(Service::Iam).unwrap_or_else(|| "https://iam.amazonaws.com".to_owned()),
         ];
         Ok(Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             eb: aws_sdk_elasticbeanstalk::Client::from_conf(eb),
             ecr: aws_sdk_ecr::Client::from_conf(ecr.build()),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .region(Region::new(region.clone()))
+                    .build(),
+            ),
             region,
             endpoints,
         })
@@ -180,12 +192,17 @@ impl Clients {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .build();
+        let iam = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             eb,
             ecr: aws_sdk_ecr::Client::from_conf(ecr),
+            iam: aws_sdk_iam::Client::from_conf(iam),
             region: "us-east-1".to_owned(),
-            endpoints: ["mock", "mock", "mock"].map(str::to_owned),
+            endpoints: ["mock", "mock", "mock", "mock"].map(str::to_owned),
         }
     }
 
@@ -245,11 +262,12 @@ impl Clients {
     }
 
     fn endpoint(&self, service: Service) -> &str {
-        let [eb, s3, ecr] = &self.endpoints;
+        let [eb, s3, ecr, iam] = &self.endpoints;
         match service {
             Service::ElasticBeanstalk => eb,
             Service::S3 => s3,
             Service::Ecr => ecr,
+            Service::Iam => iam,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask status [ENV] [--json]`: what runs where. With ENV: version, status,
 //! health (with enhanced health's causes when the environment has it), URL and the last
-//! events. Without: every environment of the application, one line each.
+//! events. Without: every environment of the application and every one the settings name
+//! (those not created yet say so), one line each.
 
 use crate::aws::{Aws, DEFAULT_DEADLINE, Deadline};
 use crate::config::settings::Settings;
@@ -33,7 +34,12 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
                 }
             }
             None => {
-                let all = environments::all(ctx, clients, &application, deadline).await?;
+                let mut all = environments::all(ctx, clients, &application, deadline).await?;
+                for target in settings.mapped() {
+                    if !all.iter().any(|s| s.environment == target.name) {
+                        all.push(Status::missing(&application, &target.name));
+                    }
+                }
                 if flags.json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {
@@ -75,6 +81,13 @@ fn print_all(application: &str, all: &[Status]) {
     }
     let width = all.iter().map(|s| s.environment.len()).max().unwrap_or(0);
     for status in all {
+        if status.status.is_none() {
+            println!(
+                "{:<width$}  not created: `cargo xtask env create {}`",
+                status.environment, status.environment
+            );
+            continue;
+        }
         println!(
             "{:<width$}  {:<9}  {:<6}  {:<24}  {}",
             status.environment,

@@ -7,3 +7,4 @@ pub mod envfile;
 pub mod git;
 pub mod options;
 pub mod settings;
+pub mod targets;

@@ -93,6 +93,26 @@ impl Options {
         }
     }
 
+    /// The value of one option, when set.
+    pub fn get(&self, namespace: &str, option_name: &str) -> Option<&str> {
+        let found =
+            self.0.iter().find(|o| o.namespace == namespace && o.option_name == option_name);
+        found.map(|o| o.value.as_str())
+    }
+
+    /// `option`, unless an option of that namespace and name is set already.
+    pub fn or_add(&mut self, namespace: &str, option_name: &str, value: &str) {
+        if self.get(namespace, option_name).is_none() {
+            self.0.push(OptionSetting {
+                namespace: namespace.to_owned(),
+                option_name: option_name.to_owned(),
+                resource_name: None,
+                value: value.to_owned(),
+                secret: false,
+            });
+        }
+    }
+
     /// Every secret value, for scrubbing text that might echo one.
     pub fn secret_values(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter(|o| o.secret && !o.value.is_empty()).map(|o| o.value.as_str())

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::Env;
 use crate::aws;
 use crate::config::ebconfig::EbConfig;
+use crate::config::targets::{Environment, Launch};
 
 /// The settings after environment overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +31,11 @@ pub struct Settings {
     pub create_repository: bool,
     /// Named environments: `staging = { name = "acme-web-stg", branch = "release/stg" }`.
     pub environments: BTreeMap<String, Environment>,
+    /// How `env create` makes an environment (each may override its size).
+    pub launch: Launch,
+    /// Branches whose environments `env terminate` refuses without `--force`
+    /// (`production_branches`, env `DEPLOY_PRODUCTION_BRANCHES`, comma-separated).
+    pub production_branches: Vec<String>,
     /// The AWS profile of `.elasticbeanstalk/config.yml` (`AWS_PROFILE` is the SDK's own).
     pub profile: Option<String>,
     /// `branch-defaults` of `.elasticbeanstalk/config.yml`: branch → environment name.
@@ -43,31 +49,6 @@ pub enum RegistryKind {
     Ecr,
     /// A user and password: `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`.
     Basic,
-}
-
-/// The environment a deploy goes to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// The key under `environments`, when the environment is named there.
-    pub key: Option<String>,
-    /// The Elastic Beanstalk environment name.
-    pub name: String,
-}
-
-impl Target {
-    /// What `$DEPLOY_ENV` means in the options template: the key, else the EB name.
-    pub fn deploy_env(&self) -> &str {
-        self.key.as_deref().unwrap_or(&self.name)
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    /// The Elastic Beanstalk environment name.
-    pub name: String,
-    /// The git branch that deploys to it when `deploy` is given no environment.
-    pub branch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,9 +75,18 @@ struct Table {
     bucket: Option<String>,
     registry: Option<String>,
     create_repository: Option<bool>,
+    platform: Option<String>,
+    instance_type: Option<String>,
+    instance_profile: Option<String>,
+    service_role: Option<String>,
+    single_instance: Option<bool>,
+    production_branches: Option<Vec<String>>,
     #[serde(default)]
     environments: BTreeMap<String, Environment>,
 }
+
+/// The branches taken for production when `production_branches` is not set.
+pub const PRODUCTION_BRANCHES: [&str; 2] = ["main", "master"];
 
 impl Settings {
     /// Reads `root/Cargo.toml`, applies the environment's overrides, then fills what is still
@@ -125,56 +115,6 @@ impl Settings {
         )
     }
 
-    /// The environment to deploy to: `arg` as a key of `environments`, else as an EB
-    /// environment name; without `arg`, the environment mapped to `branch` (asked only then).
-    pub fn target(
-        &self,
-        arg: Option<&str>,
-        branch: impl FnOnce() -> anyhow::Result<Option<String>>,
-    ) -> anyhow::Result<Target> {
-        if let Some(arg) = arg {
-            if let Some(env) = self.environments.get(arg) {
-                return Ok(Target { key: Some(arg.to_owned()), name: env.name.clone() });
-            }
-            let by_name = self.environments.iter().find(|(_, env)| env.name == arg);
-            return Ok(Target { key: by_name.map(|(key, _)| key.clone()), name: arg.to_owned() });
-        }
-        let Some(branch) = branch()? else {
-            bail!(
-                "no environment given and no branch checked out (detached HEAD): pass ENV, e.g. `{}`",
-                self.example()
-            );
-        };
-        if let Some((key, env)) =
-            self.environments.iter().find(|(_, env)| env.branch.as_deref() == Some(&branch))
-        {
-            return Ok(Target { key: Some(key.clone()), name: env.name.clone() });
-        }
-        if let Some(name) = self.branch_defaults.get(&branch) {
-            return Ok(Target { key: None, name: name.clone() });
-        }
-        let mut mappings: Vec<String> = self
-            .environments
-            .iter()
-            .filter_map(|(key, env)| {
-                env.branch.as_ref().map(|b| format!("{b} -> {key} ({})", env.name))
-            })
-            .collect();
-        mappings.extend(self.branch_defaults.iter().map(|(b, name)| format!("{b} -> {name}")));
-        let known = if mappings.is_empty() { "none".to_owned() } else { mappings.join(", ") };
-        bail!(
-            "branch {branch:?} deploys nowhere: pass ENV, or map the branch in \
-             [workspace.metadata.deploy.environments] (mapped branches: {known})"
-        )
-    }
-
-    fn example(&self) -> String {
-        match self.environments.keys().next() {
-            Some(key) => format!("cargo xtask deploy {key}"),
-            None => "cargo xtask deploy my-eb-env".to_owned(),
-        }
-    }
-
     pub fn parse(manifest: &str, env: &Env) -> anyhow::Result<Settings> {
         let manifest: Manifest = toml::from_str(manifest)
             .map_err(|err| anyhow::anyhow!("[workspace.metadata.deploy]: {}", one_line(&err)))?;
@@ -194,13 +134,25 @@ impl Settings {
                  [workspace.metadata.deploy], or DEPLOY_REGISTRY)"
             ),
         };
-        let create_repository = match env.get("DEPLOY_CREATE_REPOSITORY") {
-            None => table.create_repository.unwrap_or(false),
-            Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                bail!("DEPLOY_CREATE_REPOSITORY is {other:?}: use true or false")
-            }
+        let create_repository =
+            switch(env, "DEPLOY_CREATE_REPOSITORY", table.create_repository)?.unwrap_or(false);
+        let production_branches = match env.get("DEPLOY_PRODUCTION_BRANCHES") {
+            Some(list) => list.split(',').map(|b| b.trim().to_owned()).collect(),
+            None => table
+                .production_branches
+                .unwrap_or_else(|| PRODUCTION_BRANCHES.iter().map(|b| (*b).to_owned()).collect()),
+        };
+        let production_branches: Vec<String> =
+            production_branches.into_iter().filter(|b| !b.is_empty()).collect();
+        let launch = Launch {
+            platform: pick("EB_PLATFORM", table.platform),
+            instance_type: pick("EB_INSTANCE_TYPE", table.instance_type),
+            instance_profile: pick("EB_INSTANCE_PROFILE", table.instance_profile)
+                .unwrap_or_else(|| Launch::DEFAULT_INSTANCE_PROFILE.to_owned()),
+            service_role: pick("EB_SERVICE_ROLE", table.service_role)
+                .unwrap_or_else(|| Launch::DEFAULT_SERVICE_ROLE.to_owned()),
+            single_instance: switch(env, "EB_SINGLE_INSTANCE", table.single_instance)?
+                .unwrap_or(false),
         };
         Ok(Settings {
             application: pick("EB_APPLICATION", table.application),
@@ -210,6 +162,8 @@ impl Settings {
             registry,
             create_repository,
             environments: table.environments,
+            launch,
+            production_branches,
             profile: None,
             branch_defaults: BTreeMap::new(),
         })
@@ -233,6 +187,16 @@ impl Settings {
                  of Cargo.toml, or DEPLOY_IMAGE (e.g. quay.io/acme/web)"
             ),
         }
+    }
+}
+
+/// A true/false setting: the environment variable `var`, else the table's value.
+fn switch(env: &Env, var: &str, table: Option<bool>) -> anyhow::Result<Option<bool>> {
+    match env.get(var) {
+        None => Ok(table),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => bail!("{var} is {other:?}: use true or false"),
     }
 }
 
@@ -278,32 +242,6 @@ staging = { name = "acme-web-stg", branch = "release/stg" }
         let manifest = MANIFEST.replace("quay.io/acme/web", "");
         let err = Settings::parse(&manifest, &env).unwrap().image().unwrap_err().to_string();
         assert!(err.contains("[workspace.metadata.deploy]") && err.contains("DEPLOY_IMAGE"));
-    }
-
-    #[test]
-    fn environments_resolve_by_key_name_or_branch() {
-        let settings = Settings::parse(MANIFEST, &Env::default()).unwrap();
-        let by_key = settings.target(Some("staging"), || unreachable!()).unwrap();
-        assert_eq!(
-            (by_key.key.as_deref(), by_key.name.as_str()),
-            (Some("staging"), "acme-web-stg")
-        );
-        let by_name = settings.target(Some("acme-web-stg"), || unreachable!()).unwrap();
-        assert_eq!(by_name.deploy_env(), "staging");
-        let raw = settings.target(Some("other-env"), || unreachable!()).unwrap();
-        assert_eq!((raw.key, raw.name.as_str()), (None, "other-env"));
-        let by_branch = settings.target(None, || Ok(Some("release/stg".into()))).unwrap();
-        assert_eq!(by_branch.name, "acme-web-stg");
-    }
-
-    #[test]
-    fn an_unmapped_branch_lists_the_mappings() {
-        let settings = Settings::parse(MANIFEST, &Env::default()).unwrap();
-        let err = settings.target(None, || Ok(Some("feature/x".into()))).unwrap_err().to_string();
-        assert!(err.starts_with("branch \"feature/x\" deploys nowhere: pass ENV"), "{err}");
-        assert!(err.contains("release/stg -> staging (acme-web-stg)"), "{err}");
-        let err = settings.target(None, || Ok(None)).unwrap_err().to_string();
-        assert!(err.contains("cargo xtask deploy staging"), "{err}");
     }
 
     #[test]

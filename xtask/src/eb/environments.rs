@@ -32,6 +32,23 @@ pub async fn describe(
     environment: &str,
     deadline: Deadline,
 ) -> anyhow::Result<EnvironmentDescription> {
+    match find(ctx, clients, application, environment, deadline).await? {
+        Some(env) => Ok(env),
+        None => anyhow::bail!(
+            "environment {environment} not found in application {application}: check ENV and \
+             [workspace.metadata.deploy.environments]"
+        ),
+    }
+}
+
+/// The environment, unless it does not exist (terminated ones do not).
+pub async fn find(
+    ctx: &Context,
+    clients: &Clients,
+    application: &str,
+    environment: &str,
+    deadline: Deadline,
+) -> anyhow::Result<Option<EnvironmentDescription>> {
     let doing = format!("describe environment {environment}");
     let answer = clients
         .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
@@ -47,13 +64,7 @@ pub async fn describe(
         e.environment_name() == Some(environment)
             && e.status().is_none_or(|s| s.as_str() != "Terminated")
     });
-    match found {
-        Some(env) => Ok(env.clone()),
-        None => anyhow::bail!(
-            "environment {environment} not found in application {application}: check ENV and \
-             [workspace.metadata.deploy.environments]"
-        ),
-    }
+    Ok(found.cloned())
 }
 
 /// Enhanced health's causes (`DescribeEnvironmentHealth`); none for an environment with
@@ -80,6 +91,24 @@ pub async fn health_causes(
         Ok(health) => Ok(health.causes().to_vec()),
         Err(err) if err.is::<AwsError>() => Ok(Vec::new()),
         Err(err) => Err(err),
+    }
+}
+
+impl Status {
+    /// An environment the settings name that does not exist: every field but the names null.
+    pub fn missing(application: &str, environment: &str) -> Status {
+        Status {
+            application: application.to_owned(),
+            environment: environment.to_owned(),
+            version: None,
+            status: None,
+            health: None,
+            health_status: None,
+            causes: Vec::new(),
+            url: None,
+            updated: None,
+            events: Vec::new(),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Event {
     pub severity: String,
     pub message: String,
     #[serde(skip)]
+    pub environment: Option<String>,
+    #[serde(skip)]
     pub request_id: Option<String>,
     #[serde(skip)]
     pub at: Option<DateTime>,
@@ -29,6 +31,7 @@ impl Event {
             date: event.event_date().map(utc).unwrap_or_default(),
             severity: event.severity().map(|s| s.as_str().to_owned()).unwrap_or_default(),
             message: event.message().unwrap_or_default().to_owned(),
+            environment: event.environment_name().map(str::to_owned),
             request_id: event.request_id().map(str::to_owned),
             at: event.event_date().copied(),
         }
@@ -52,11 +55,12 @@ pub fn utc(time: &DateTime) -> String {
     }
 }
 
-/// The events of one environment from a moment on: each shown once, oldest first, across
-/// pages and polls.
+/// The events of one environment, or of every environment of the application, from a
+/// moment on: each returned once, oldest first, across pages and polls.
 pub struct EventStream<'a> {
     pub application: &'a str,
-    pub environment: &'a str,
+    /// `None`: the application's events (one call however many environments are followed).
+    pub environment: Option<&'a str>,
     /// Asked from here on; moves to the newest event seen (`StartTime` is inclusive, so
     /// events of that very moment come again and are recognised).
     since: DateTime,
@@ -64,7 +68,11 @@ pub struct EventStream<'a> {
 }
 
 impl<'a> EventStream<'a> {
-    pub fn new(application: &'a str, environment: &'a str, since: DateTime) -> EventStream<'a> {
+    pub fn new(
+        application: &'a str,
+        environment: Option<&'a str>,
+        since: DateTime,
+    ) -> EventStream<'a> {
         EventStream { application, environment, since, seen: HashSet::new() }
     }
 
@@ -75,7 +83,8 @@ impl<'a> EventStream<'a> {
         clients: &Clients,
         deadline: Deadline,
     ) -> anyhow::Result<Vec<Event>> {
-        let doing = format!("describe the events of {}", self.environment);
+        let doing =
+            format!("describe the events of {}", self.environment.unwrap_or(self.application));
         let mut listed = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -85,7 +94,7 @@ impl<'a> EventStream<'a> {
                         .eb
                         .describe_events()
                         .application_name(self.application)
-                        .environment_name(self.environment)
+                        .set_environment_name(self.environment.map(str::to_owned))
                         .start_time(self.since)
                         .set_next_token(token.clone())
                         .send()
@@ -169,7 +178,7 @@ mod tests {
             .build();
         let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&events]);
         let clients = clients(eb);
-        let mut stream = EventStream::new("acme-web", "acme-web-stg", DateTime::from_secs(0));
+        let mut stream = EventStream::new("acme-web", Some("acme-web-stg"), DateTime::from_secs(0));
         let deadline = Deadline::after(Duration::from_secs(5));
         let first: Vec<String> = stream
             .next(&ctx(), &clients, deadline)

@@ -42,14 +42,26 @@ impl Snapshot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Waiting,
-    Deployed,
+    /// Deployed (or, for a termination, terminated).
+    Done,
     Failed(String),
     Unhealthy(String),
 }
 
-/// Decides, from what the environment shows, whether the update of `label` is done.
+/// What the operation being followed should end in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// `label` runs, Ready and healthy (an update, a launch).
+    Runs,
+    /// The environment is Terminated.
+    Terminated,
+}
+
+/// Decides, from what the environment shows, whether the operation is done: the update
+/// (or launch) of `label`, or a termination.
 #[derive(Clone, Debug)]
 pub struct Judge {
+    pub goal: Goal,
     pub label: String,
     /// The RequestId of our UpdateEnvironment; `None` when Elastic Beanstalk gave none.
     pub request_id: Option<String>,
@@ -71,6 +83,7 @@ pub struct Judge {
 impl Judge {
     pub fn new(label: &str, request_id: Option<String>, allow_yellow: bool) -> Judge {
         Judge {
+            goal: Goal::Runs,
             label: label.to_owned(),
             request_id,
             allow_yellow,
@@ -81,6 +94,11 @@ impl Judge {
             more_errors: 0,
             settled_at: None,
         }
+    }
+
+    /// A termination, requested with `request_id`.
+    pub fn terminated(request_id: Option<String>) -> Judge {
+        Judge { goal: Goal::Terminated, ..Judge::new("", request_id, false) }
     }
 
     /// Whether an event is of our update: it carries our RequestId (or, when ours is
@@ -121,27 +139,59 @@ impl Judge {
         self.settled_at.map(|at| (at + self.recovery).min(self.timeout))
     }
 
+    /// After an ERROR event of ours: waiting for the operation to be over (`over`), or
+    /// failed.
+    fn failure(&self, over: bool, elapsed: Duration) -> Option<Verdict> {
+        let (why, seen_at) = self.failed.as_ref()?;
+        // Over: the failure's story is told. Or it takes too long to be: fail anyway.
+        if !over && elapsed.saturating_sub(*seen_at) <= FAILURE_DRAIN {
+            return Some(Verdict::Waiting);
+        }
+        Some(Verdict::Failed(match self.more_errors {
+            0 => why.clone(),
+            1 => format!("{why} (and 1 more error, above)"),
+            n => format!("{why} (and {n} more errors, above)"),
+        }))
+    }
+
+    /// A termination: done once Terminated; failed when the environment is Ready again.
+    fn termination(&mut self, now: &Snapshot, elapsed: Duration) -> Verdict {
+        match now.status.as_str() {
+            "Terminated" => Verdict::Done,
+            "Ready" if self.seen_updating || elapsed > GRACE => {
+                self.failure(true, elapsed).unwrap_or_else(|| {
+                    Verdict::Failed(
+                        "the termination stopped: the environment is Ready again".into(),
+                    )
+                })
+            }
+            "Ready" => Verdict::Waiting,
+            _ => {
+                self.seen_updating = true;
+                self.failure(false, elapsed).unwrap_or(Verdict::Waiting)
+            }
+        }
+    }
+
     pub fn snapshot(&mut self, now: &Snapshot, elapsed: Duration) -> Verdict {
+        if self.goal == Goal::Terminated {
+            return self.termination(now, elapsed);
+        }
         let ready = match now.status.as_str() {
             "Ready" => self.seen_updating || elapsed > GRACE,
             "Terminating" | "Terminated" => {
-                return Verdict::Failed(format!("the environment is {}", now.status));
+                // A launch that failed ends so: its ERROR events tell why.
+                return self.failure(true, elapsed).unwrap_or_else(|| {
+                    Verdict::Failed(format!("the environment is {}", now.status))
+                });
             }
             _ => {
                 self.seen_updating = true;
                 false
             }
         };
-        if let Some((why, seen_at)) = &self.failed {
-            // Ready again: the update is over. Or it takes too long to be: fail anyway.
-            if !ready && elapsed.saturating_sub(*seen_at) <= FAILURE_DRAIN {
-                return Verdict::Waiting;
-            }
-            return Verdict::Failed(match self.more_errors {
-                0 => why.clone(),
-                1 => format!("{why} (and 1 more error, above)"),
-                n => format!("{why} (and {n} more errors, above)"),
-            });
+        if let Some(verdict) = self.failure(ready, elapsed) {
+            return verdict;
         }
         if !ready {
             return Verdict::Waiting;
@@ -153,7 +203,7 @@ impl Judge {
             ));
         }
         if self.acceptable(&now.health) {
-            return Verdict::Deployed;
+            return Verdict::Done;
         }
         self.settled_at.get_or_insert(elapsed);
         let window_over = self.window_end().is_some_and(|end| elapsed >= end);
@@ -187,6 +237,7 @@ mod tests {
             date: "2026-11-29T00:00:00.000Z".into(),
             severity: severity.into(),
             message: "Failed to deploy application.".into(),
+            environment: None,
             request_id: request.map(str::to_owned),
             at: None,
         }
@@ -198,10 +249,7 @@ mod tests {
             judge().snapshot(&snap("Updating", "Grey", "v1"), Duration::ZERO),
             Verdict::Waiting
         );
-        assert_eq!(
-            judge().snapshot(&snap("Ready", "Green", "v2"), Duration::ZERO),
-            Verdict::Deployed
-        );
+        assert_eq!(judge().snapshot(&snap("Ready", "Green", "v2"), Duration::ZERO), Verdict::Done);
     }
 
     #[test]
@@ -211,12 +259,12 @@ mod tests {
         assert_eq!(strict.snapshot(&snap("Ready", "Yellow", "v2"), secs(1)), Verdict::Waiting);
         assert_eq!(strict.snapshot(&snap("Ready", "Yellow", "v2"), secs(100)), Verdict::Waiting);
         let mut lenient = Judge { allow_yellow: true, ..judge() };
-        assert_eq!(lenient.snapshot(&snap("Ready", "Yellow", "v2"), secs(1)), Verdict::Deployed);
+        assert_eq!(lenient.snapshot(&snap("Ready", "Yellow", "v2"), secs(1)), Verdict::Done);
 
         let mut red = judge();
         assert_eq!(red.snapshot(&snap("Ready", "Red", "v2"), secs(10)), Verdict::Waiting);
         assert_eq!(red.snapshot(&snap("Ready", "Red", "v2"), secs(69)), Verdict::Waiting);
-        assert_eq!(red.snapshot(&snap("Ready", "Green", "v2"), secs(50)), Verdict::Deployed);
+        assert_eq!(red.snapshot(&snap("Ready", "Green", "v2"), secs(50)), Verdict::Done);
         assert!(matches!(
             red.snapshot(&snap("Ready", "Red", "v2"), secs(70)),
             Verdict::Unhealthy(why) if why.ends_with("still Red after 60s of recovery")
@@ -256,13 +304,32 @@ mod tests {
     }
 
     #[test]
+    fn a_termination_is_done_when_terminated_and_failed_when_ready_again() {
+        let secs = Duration::from_secs;
+        let mut judge = Judge::terminated(Some("req-1".into()));
+        judge.seen_updating = true;
+        let gone =
+            Snapshot { status: "Terminated".into(), health: "Grey".into(), version_label: None };
+        assert_eq!(judge.snapshot(&snap("Terminating", "Grey", "v1"), secs(1)), Verdict::Waiting);
+        assert_eq!(judge.snapshot(&gone, secs(2)), Verdict::Done);
+        let mut stopped = Judge::terminated(Some("req-1".into()));
+        stopped.snapshot(&snap("Terminating", "Grey", "v1"), secs(1));
+        stopped.event(&event("ERROR", Some("req-1")), secs(2));
+        assert_eq!(stopped.snapshot(&snap("Terminating", "Grey", "v1"), secs(3)), Verdict::Waiting);
+        assert_eq!(
+            stopped.snapshot(&snap("Ready", "Green", "v1"), secs(4)),
+            Verdict::Failed("Elastic Beanstalk reported: Failed to deploy application.".into())
+        );
+    }
+
+    #[test]
     fn only_error_events_of_our_request_fail_and_only_once_the_update_is_over() {
         let secs = Duration::from_secs;
         let mut theirs = judge();
         theirs.event(&event("ERROR", Some("someone-else")), secs(1));
         theirs.event(&event("ERROR", None), secs(1));
         theirs.event(&event("INFO", Some("req-1")), secs(1));
-        assert_eq!(theirs.snapshot(&snap("Ready", "Green", "v2"), secs(2)), Verdict::Deployed);
+        assert_eq!(theirs.snapshot(&snap("Ready", "Green", "v2"), secs(2)), Verdict::Done);
 
         let mut ours = judge();
         ours.event(&event("ERROR", Some("req-1")), secs(1));
@@ -276,7 +343,7 @@ mod tests {
 
         let mut unknown = Judge { request_id: None, ..judge() };
         unknown.event(&event("ERROR", None), secs(1));
-        assert_eq!(unknown.snapshot(&snap("Ready", "Green", "v2"), secs(2)), Verdict::Deployed);
+        assert_eq!(unknown.snapshot(&snap("Ready", "Green", "v2"), secs(2)), Verdict::Done);
         unknown.event(&event("ERROR", Some("req-9")), secs(3));
         assert!(matches!(
             unknown.snapshot(&snap("Ready", "Green", "v2"), secs(4)),

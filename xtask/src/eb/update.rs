@@ -1,6 +1,7 @@
-//! One `UpdateEnvironment`, waited for: shared by `deploy` (a new version with its option
-//! settings) and `rollback` (an earlier version). Waits for the environment to be Ready
-//! first, then follows the update until it succeeded or failed (see `wait`).
+//! `UpdateEnvironment`, waited for: shared by `deploy` (a new version with its option
+//! settings, to one environment or several at once) and `rollback` (an earlier version).
+//! Waits for each environment to be Ready first, then follows the updates until each
+//! succeeded or failed (see `follow`).
 //!
 //! Another deploy can make the environment busy between our Ready check and our update:
 //! Elastic Beanstalk then refuses it ("… is in an invalid state for this operation. Must be
@@ -12,11 +13,15 @@ use aws_sdk_elasticbeanstalk::operation::RequestId;
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::ConfigurationOptionSetting;
 
-use crate::Context;
+use futures_util::future::join_all;
+
 use crate::aws::{AwsError, Clients, Deadline, Service};
 use crate::config::options::Options;
+use crate::eb::follow::{self, Followed};
 use crate::eb::judge::Judge;
-use crate::eb::wait::{self, Follow, Pace};
+use crate::eb::outcome::{self, Outcome};
+use crate::eb::wait::{self, Pace};
+use crate::{Context, exit};
 
 /// Default for `--timeout`: how long the environment may take to be Ready, and then to
 /// finish the update.
@@ -45,27 +50,23 @@ pub struct Update<'a> {
     pub wait: WaitOptions,
 }
 
+/// An update Elastic Beanstalk accepted.
+struct Started {
+    id: Option<String>,
+    request_id: Option<String>,
+    since: DateTime,
+    seen_updating: bool,
+}
+
 impl Update<'_> {
+    /// This update alone: as [`run_all`] with one.
     pub async fn run(self, ctx: &Context, clients: &Clients) -> anyhow::Result<()> {
-        let (environment, label) = (self.environment, self.label);
-        let url = self
-            .start_and_follow(ctx, clients)
-            .await
-            .map_err(|err| wait::explain(err, environment))?;
-        if !self.wait.no_wait {
-            let health = if self.wait.allow_yellow { "acceptable" } else { "Green" };
-            let url = url.map(|c| format!(": http://{c}/")).unwrap_or_default();
-            ctx.ui.success(format_args!("{environment} runs {label}, health {health}{url}"));
-        }
-        Ok(())
+        run_all(ctx, clients, vec![self]).await
     }
 
-    /// Returns the environment's CNAME, when it has one.
-    async fn start_and_follow(
-        &self,
-        ctx: &Context,
-        clients: &Clients,
-    ) -> anyhow::Result<Option<String>> {
+    /// Waits until the environment is Ready, then sends the update (again, while another
+    /// deploy makes it busy), within `--timeout`.
+    async fn start(&self, ctx: &Context, clients: &Clients) -> anyhow::Result<Started> {
         let (application, environment, label) = (self.application, self.environment, self.label);
         ctx.ui.step(format_args!("update {environment} to {label}"));
         let pace = Pace::default();
@@ -102,25 +103,79 @@ impl Update<'_> {
             }
         };
         let request_id = updated.request_id().map(str::to_owned);
-        let cname = updated.cname().map(str::to_owned);
         ctx.ui.info(format_args!(
-            "update accepted (request {}): version {label}, {options} option settings",
+            "{environment}: update accepted (request {}): version {label}, {options} option settings",
             request_id.as_deref().unwrap_or("-"),
         ));
-        if self.wait.no_wait {
-            ctx.ui.success(format_args!(
-                "{environment} is updating to {label}; follow it with `cargo xtask status {environment}`"
-            ));
-            return Ok(cname);
-        }
-        let mut judge = Judge::new(label, request_id, self.wait.allow_yellow);
-        judge.recovery = self.wait.recovery;
-        judge.timeout = self.wait.timeout;
-        judge.seen_updating = updated.status().is_some_and(|s| s.as_str() != "Ready");
-        let follow = Follow { application, environment, since };
-        wait::until_done(ctx, clients, &follow, &mut judge, pace).await?;
-        Ok(cname)
+        Ok(Started {
+            id: updated.environment_id().map(str::to_owned),
+            request_id,
+            since,
+            seen_updating: updated.status().is_some_and(|s| s.as_str() != "Ready"),
+        })
     }
+}
+
+/// The updates, one per environment, of one version: each started as soon as its
+/// environment is Ready, all followed together (one event stream), then concluded: the
+/// worst outcome is the result, and with several environments a summary says which
+/// succeeded. Ctrl-C stops the waiting only.
+pub async fn run_all(
+    ctx: &Context,
+    clients: &Clients,
+    updates: Vec<Update<'_>>,
+) -> anyhow::Result<()> {
+    let Some(first) = updates.first() else { return Ok(()) };
+    let (application, label, options) = (first.application, first.label, first.wait);
+    let names: Vec<&str> = updates.iter().map(|u| u.environment).collect();
+    let mut starts = join_all(updates.iter().map(|u| u.start(ctx, clients))).await;
+    let interrupted = |s: &anyhow::Result<Started>| {
+        s.as_ref().is_err_and(|e| crate::exit_code(e) == exit::INTERRUPTED)
+    };
+    if let Some(i) = starts.iter().position(interrupted)
+        && let Err(err) = starts.swap_remove(i)
+    {
+        return Err(outcome::explain(err, "the deployment", &names));
+    }
+    let mut outcomes = Vec::new();
+    let mut followed = Vec::new();
+    let mut since: Option<DateTime> = None;
+    for (update, started) in updates.iter().zip(starts) {
+        match started {
+            Err(err) => outcomes.push(Outcome::new(update.environment, Err(err))),
+            Ok(_) if options.no_wait => outcomes.push(Outcome::new(update.environment, Ok(()))),
+            Ok(started) => {
+                let mut judge = Judge::new(label, started.request_id, options.allow_yellow);
+                judge.recovery = options.recovery;
+                judge.timeout = options.timeout;
+                judge.seen_updating = started.seen_updating;
+                since = Some(since.map_or(started.since, |s| s.min(started.since)));
+                followed.push(Followed::new(update.environment, started.id, judge));
+            }
+        }
+    }
+    if let Some(since) = since {
+        let pace = Pace::default();
+        follow::until_done(ctx, clients, application, since, &mut followed, pace)
+            .await
+            .map_err(|err| outcome::explain(err, "the deployment", &names))?;
+    }
+    outcomes.extend(followed.into_iter().map(Outcome::of));
+    // In the order they were given.
+    outcomes.sort_by_key(|o| names.iter().position(|n| *n == o.environment));
+    if options.no_wait {
+        return outcome::conclude(ctx, &format!("update to {label}"), outcomes, |o| {
+            let environment = &o.environment;
+            Some(format!(
+                "is updating to {label}; follow it with `cargo xtask status {environment}`"
+            ))
+        });
+    }
+    let health = if options.allow_yellow { "acceptable" } else { "Green" };
+    outcome::conclude(ctx, &format!("deploy of {label}"), outcomes, |o| {
+        let url = o.url.as_ref().map(|u| format!(": {u}")).unwrap_or_default();
+        Some(format!("runs {label}, health {health}{url}"))
+    })
 }
 
 /// The option settings of the options template, as UpdateEnvironment takes them.

@@ -7,6 +7,7 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use crate::run::interrupt::Interrupt;
 use crate::run::secret::{Scrubber, Secret};
 
 /// How often a progress line is printed when the output is not a terminal (a CI log).
@@ -80,6 +81,29 @@ impl Ui {
 
     pub fn success(&self, text: impl Display) {
         eprintln!("{} {}", self.paint("1;32", "ok:"), self.scrub(text));
+    }
+
+    /// Asks the person at the terminal (stdin must be one), and returns their answer. Ctrl-C
+    /// while they think ends the wait at once: the answer is read beside the wait.
+    pub fn ask(&self, question: impl Display, interrupt: &Interrupt) -> anyhow::Result<String> {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!("no terminal to ask on (stdin is not one)");
+        }
+        eprint!("{} ", self.paint("1", question));
+        let _ = std::io::stderr().flush();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
+        });
+        loop {
+            interrupt.check("the question (nothing was changed)")?;
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(answer) => return Ok(answer?.trim().to_owned()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// Progress of something measured in bytes (`total` when known).

@@ -8,6 +8,7 @@ mod build_command;
 mod circleci;
 mod deploy_command;
 mod ecr;
+mod environments;
 mod faults;
 mod local_deploy;
 mod test_command;

@@ -6,6 +6,7 @@
 
 pub mod eb_fake;
 pub mod ecr;
+pub mod iam;
 
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
@@ -67,7 +68,9 @@ pub fn xtask_in(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut expr = duct::cmd(env!("CARGO_BIN_EXE_xtask"), &all)
         .env_remove("TEST_IMAGE")
         .env_remove("TEST_IMAGE_CACHE")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // As in CI: no terminal to ask on.
+        .stdin_null();
     for (key, value) in env {
         expr = expr.env(key, value);
     }
@@ -494,8 +497,23 @@ impl World {
         World::start(repository.image.clone(), None, Some(profile))
     }
 
+    /// A prebuilt world (see [`World::prebuilt`]) of an account with neither the
+    /// application nor any environment: for `env create`.
+    pub fn empty_account(tags: &[&str]) -> World {
+        let world = World::prebuilt(tags);
+        let fake = eb_fake::EbFake::start(eb_fake::Config {
+            application_exists: false,
+            ..world.fake_config(None)
+        });
+        World { fake, ..world }
+    }
+
     fn with_image(image: String, images: Option<Repository>) -> World {
         World::start(image, images, None)
+    }
+
+    fn fake_config(&self, ecr: Option<(String, String, String)>) -> eb_fake::Config {
+        fake_config(&self.bucket, ecr)
     }
 
     fn start(
@@ -504,15 +522,7 @@ impl World {
         instance_profile_ecr: Option<(String, String, String)>,
     ) -> World {
         let bucket = Bucket::new();
-        let fake = eb_fake::EbFake::start(eb_fake::Config {
-            application: "acme-web".into(),
-            bucket: bucket.name.clone(),
-            s3: bucket.s3.clone(),
-            update_takes: Duration::from_secs(1),
-            // Small pages, so that every deploy reads its events across several.
-            events_per_page: 2,
-            instance_profile_ecr,
-        });
+        let fake = eb_fake::EbFake::start(fake_config(&bucket, instance_profile_ecr));
         let port = closed_port();
         fake.add_environment(ENVIRONMENT, port);
         World {
@@ -557,11 +567,21 @@ impl World {
         args: &[&str],
         extra: &[(&'static str, String)],
     ) -> Run {
-        let env = self.env_with(extra);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut all = vec!["deploy"];
         all.extend_from_slice(args);
-        let run = xtask_in(project, &all, &env);
+        self.xtask_in(project, &all, extra)
+    }
+
+    /// `cargo xtask ARGS` in this world, with `extra` environment variables; no secret may
+    /// show in its output.
+    pub fn xtask(&self, args: &[&str], extra: &[(&'static str, String)]) -> Run {
+        self.xtask_in(&root(), args, extra)
+    }
+
+    fn xtask_in(&self, project: &Path, args: &[&str], extra: &[(&'static str, String)]) -> Run {
+        let env = self.env_with(extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let run = xtask_in(project, args, &env);
         self.assert_no_secret(&run.output);
         run
     }
@@ -583,6 +603,20 @@ impl World {
 
     pub fn updates(&self) -> usize {
         self.fake.requests().iter().filter(|r| r.action == "UpdateEnvironment").count()
+    }
+}
+
+/// The fake of a world: application `acme-web`, its versions in `bucket`.
+fn fake_config(bucket: &Bucket, ecr: Option<(String, String, String)>) -> eb_fake::Config {
+    eb_fake::Config {
+        application: "acme-web".into(),
+        bucket: bucket.name.clone(),
+        s3: bucket.s3.clone(),
+        update_takes: Duration::from_secs(1),
+        // Small pages, so that every deploy reads its events across several.
+        events_per_page: 2,
+        instance_profile_ecr: ecr,
+        application_exists: true,
     }
 }
 

@@ -11,9 +11,14 @@
 //! for an ECR image, the instance profile's access), run
 //! it, and route the environment's port to it (the load balancer: a TCP proxy of its own);
 //! then it reports the outcome in events, status and health, as Elastic Beanstalk does.
+//! Environments are also created (launched as an update deploys, after checking the
+//! instance profile in moto's IAM, as EC2 would) and terminated (`lifecycle`), on the
+//! platforms `ListPlatformVersions` lists.
 //! Faults and real-world quirks can be injected (see [`Faults`]).
 
-use std::collections::BTreeMap;
+mod lifecycle;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -37,6 +42,8 @@ const CONTAINER_LABEL: &str = "dev.xtask.eb-fake";
 pub struct Request {
     pub at: Instant,
     pub action: String,
+    /// It asked for a page after the first (`NextToken`).
+    pub next_page: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +56,8 @@ pub struct Environment {
     /// The load balancer's port on 127.0.0.1 (the environment's CNAME).
     pub port: u16,
     pub options: Vec<(String, String, String)>,
+    /// The platform ARN it runs on.
+    pub platform: String,
     pub updated: SystemTime,
     /// When the last update finished (Ready again).
     pub ready_at: Option<Instant>,
@@ -84,6 +93,8 @@ pub struct Faults {
     pub busy_at_update: Option<Duration>,
     /// The next deploy's instance deployment fails (the application does not start).
     pub fail_next_deploy: bool,
+    /// The next deploy on this environment fails, as `fail_next_deploy`.
+    pub fail_next_deploy_on: Option<String>,
     /// The next deploy's instance command fails, yet Elastic Beanstalk ends the update
     /// with "completed successfully", Ready, the new label and Green, the instance still
     /// running the old version (EB roadmap issue #162).
@@ -105,10 +116,30 @@ pub struct Faults {
     pub version_quota: bool,
 }
 
+impl Faults {
+    /// The faults of the next deploy (an update or a launch) on `environment`, taken.
+    fn take_for_deploy(&mut self, environment: &str) -> Faults {
+        let on_this = self.fail_next_deploy_on.take_if(|name| name == environment).is_some();
+        Faults {
+            fail_next_deploy: std::mem::take(&mut self.fail_next_deploy) || on_this,
+            fail_instances_next_deploy: std::mem::take(&mut self.fail_instances_next_deploy),
+            roll_back_next_deploy: std::mem::take(&mut self.roll_back_next_deploy),
+            hang_next_deploy: std::mem::take(&mut self.hang_next_deploy),
+            red_after_next_deploy: self.red_after_next_deploy.take(),
+            reject_option_next_deploy: self.reject_option_next_deploy.take(),
+            ..Faults::default()
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
+    applications: BTreeSet<String>,
     versions: BTreeMap<String, Version>,
+    /// The environments that are not terminated, by name.
     environments: BTreeMap<String, Environment>,
+    /// Terminated ones: listed for a while, their names free again.
+    terminated: Vec<Environment>,
     events: Vec<Event>,
     requests: Vec<Request>,
     faults: Faults,
@@ -131,6 +162,8 @@ pub struct Config {
     /// repository", EB developer guide: the instance profile needs
     /// AmazonEC2ContainerRegistryReadOnly).
     pub instance_profile_ecr: Option<(String, String, String)>,
+    /// Whether the application exists from the start (else `CreateApplication` makes it).
+    pub application_exists: bool,
 }
 
 pub struct EbFake {
@@ -155,10 +188,14 @@ impl EbFake {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let dir = super::root().join("target").join("xtask-tests").join(super::unique("eb-fake"));
         std::fs::create_dir_all(&dir).unwrap();
+        let mut state = State::default();
+        if config.application_exists {
+            state.applications.insert(config.application.clone());
+        }
         let fake = EbFake {
             endpoint,
             config: Arc::new(config),
-            state: Arc::default(),
+            state: Arc::new(Mutex::new(state)),
             stop: Arc::default(),
             dir,
         };
@@ -166,6 +203,7 @@ impl EbFake {
             state: Arc::clone(&fake.state),
             config: Arc::clone(&fake.config),
             dir: fake.dir.clone(),
+            stop: Arc::clone(&fake.stop),
         };
         accept_loop(listener, Arc::clone(&fake.stop), move |stream| {
             let world = world.clone();
@@ -184,6 +222,7 @@ impl EbFake {
             label: None,
             port,
             options: Vec::new(),
+            platform: lifecycle::platform_arn(lifecycle::PLATFORMS[0]),
             updated: SystemTime::now(),
             ready_at: None,
             serving: None,
@@ -202,6 +241,17 @@ impl EbFake {
 
     pub fn environment(&self, name: &str) -> Environment {
         self.state.lock().unwrap().environments[name].clone()
+    }
+
+    /// The environment of that name, terminated ones included (the newest first).
+    pub fn find_environment(&self, name: &str) -> Option<Environment> {
+        let s = self.state.lock().unwrap();
+        let terminated = s.terminated.iter().rev().find(|e| e.name == name);
+        s.environments.get(name).or(terminated).cloned()
+    }
+
+    pub fn applications(&self) -> Vec<String> {
+        self.state.lock().unwrap().applications.iter().cloned().collect()
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -226,11 +276,14 @@ impl EbFake {
         self.state.lock().unwrap().versions.insert(label.to_owned(), version);
     }
 
-    /// The environment variables the SDK client needs to talk to this fake and to moto.
+    /// The environment variables the SDK clients need to talk to this fake and to moto
+    /// (S3, IAM).
     pub fn client_env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", self.endpoint.clone()),
             ("AWS_ENDPOINT_URL_S3", format!("http://{}", self.config.s3)),
+            // moto's IAM, where the fake's launches look for the instance profile.
+            ("AWS_ENDPOINT_URL_IAM", format!("http://{}", self.config.s3)),
         ];
         env.extend(super::aws_test_credentials());
         env
@@ -240,8 +293,10 @@ impl EbFake {
 impl Drop for EbFake {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let s = self.state.lock().unwrap();
         let ports: Vec<u16> =
-            self.state.lock().unwrap().environments.values().map(|e| e.port).collect();
+            s.environments.values().chain(&s.terminated).map(|e| e.port).collect();
+        drop(s);
         for port in ports {
             let listed = docker(&[
                 "ps",
@@ -283,7 +338,8 @@ fn accept_loop(
 fn load_balancer(port: u16, name: String, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     accept_loop(listener, stop, move |mut client| {
-        let upstream = state.lock().unwrap().environments[&name].serving.clone();
+        let upstream =
+            state.lock().unwrap().environments.get(&name).and_then(|e| e.serving.clone());
         thread::spawn(move || {
             let Some(mut server) =
                 upstream.and_then(|(_, p)| TcpStream::connect(("127.0.0.1", p)).ok())
@@ -312,6 +368,7 @@ struct World {
     state: Arc<Mutex<State>>,
     config: Arc<Config>,
     dir: PathBuf,
+    stop: Arc<AtomicBool>,
 }
 
 type Form = BTreeMap<String, String>;
@@ -339,7 +396,11 @@ impl World {
 
     fn answer(&self, action: &str, form: &Form) -> (&'static str, String) {
         let mut s = self.state.lock().unwrap();
-        s.requests.push(Request { at: Instant::now(), action: action.to_owned() });
+        s.requests.push(Request {
+            at: Instant::now(),
+            action: action.to_owned(),
+            next_page: form.contains_key("NextToken"),
+        });
         // Any action may be throttled: HTTP 400, code Throttling, "Rate exceeded" (AWS's
         // error reference for the Query APIs; no published rate, comes in bursts).
         if s.faults.throttle_next > 0 {
@@ -380,6 +441,15 @@ impl World {
                         ),
                     );
                 }
+                // The version's application must exist (without AutoCreateApplication):
+                // "No Application named '…' found." (EB CLI strings, beanstalk-deploy #63).
+                let application = form.get("ApplicationName").cloned().unwrap_or_default();
+                if !s.applications.contains(&application) {
+                    return error(
+                        "InvalidParameterValue",
+                        &format!("No Application named '{application}' found."),
+                    );
+                }
                 if s.faults.version_quota {
                     return error(
                         "TooManyApplicationVersionsException",
@@ -414,11 +484,19 @@ impl World {
                 ok(action, "")
             }
             "DescribeEnvironments" => {
-                let wanted = members(form, "EnvironmentNames");
+                // The API reference: EnvironmentNames and EnvironmentIds filter; deleted
+                // (Terminated) environments are listed for a while unless IncludeDeleted
+                // is false.
+                let names = members(form, "EnvironmentNames");
+                let ids = members(form, "EnvironmentIds");
+                let deleted = form.get("IncludeDeleted").is_none_or(|d| d != "false");
+                let terminated = s.terminated.iter().filter(|_| deleted);
                 let listed: String = s
                     .environments
                     .values()
-                    .filter(|e| wanted.is_empty() || wanted.contains(&e.name))
+                    .chain(terminated)
+                    .filter(|e| names.is_empty() || names.contains(&e.name))
+                    .filter(|e| ids.is_empty() || ids.contains(&e.id))
                     .map(|e| format!("<member>{}</member>", self.environment_xml(e)))
                     .collect();
                 ok(action, &format!("<Environments>{listed}</Environments>"))
@@ -456,6 +534,17 @@ impl World {
             "UpdateEnvironment" => {
                 drop(s);
                 self.update_environment(form)
+            }
+            "CreateApplication" => self.create_application(&mut s, form),
+            "DescribeApplications" => self.describe_applications(&s, form),
+            "ListPlatformVersions" => self.list_platform_versions(form),
+            "CreateEnvironment" => {
+                drop(s);
+                self.create_environment(form)
+            }
+            "TerminateEnvironment" => {
+                drop(s);
+                self.terminate_environment(form)
             }
             other => error(
                 "InvalidAction",
@@ -548,32 +637,14 @@ impl World {
             },
             None => None,
         };
-        let options: Vec<(String, String, String)> = (1..)
-            .map_while(|n| {
-                let field = |f: &str| form.get(&format!("OptionSettings.member.{n}.{f}")).cloned();
-                Some((
-                    field("Namespace")?,
-                    field("OptionName")?,
-                    field("Value").unwrap_or_default(),
-                ))
-            })
-            .collect();
+        let options = option_settings(form);
         if let Some(name) = s.faults.refuse_option_next_update.take()
             && let Some(refused) = options.iter().find(|(_, o, _)| *o == name)
         {
             return error("InvalidParameterValue", &invalid_option(refused));
         }
         let request = request_id();
-        let next = &mut s.faults;
-        let faults = Faults {
-            fail_next_deploy: std::mem::take(&mut next.fail_next_deploy),
-            fail_instances_next_deploy: std::mem::take(&mut next.fail_instances_next_deploy),
-            roll_back_next_deploy: std::mem::take(&mut next.roll_back_next_deploy),
-            hang_next_deploy: std::mem::take(&mut next.hang_next_deploy),
-            red_after_next_deploy: next.red_after_next_deploy.take(),
-            reject_option_next_deploy: next.reject_option_next_deploy.take(),
-            ..Faults::default()
-        };
+        let faults = s.faults.take_for_deploy(&name);
         let updated = {
             let env = s.environments.get_mut(&name).unwrap();
             env.status = "Updating".into();
@@ -668,16 +739,20 @@ impl World {
     }
 
     fn environment_xml(&self, env: &Environment) -> String {
+        // A launching environment may have no CNAME yet (aws-cli #1891; the EB CLI then
+        // prints "CNAME: UNKNOWN").
         let cname = format!("127.0.0.1:{}", env.port);
+        let cname = if env.status == "Launching" { String::new() } else { cname };
+        let address = |name: &str| if cname.is_empty() { String::new() } else { el(name, &cname) };
         format!(
             "{}{}{}{}{}{}{}{}{}{}{}{}{}<Tier><Name>WebServer</Name><Type>Standard</Type><Version>1.0</Version></Tier>",
             el("EnvironmentName", &env.name),
             el("EnvironmentId", &env.id),
             el("ApplicationName", &self.config.application),
             env.label.as_deref().map(|l| el("VersionLabel", l)).unwrap_or_default(),
-            el("SolutionStackName", "64bit Amazon Linux 2023 v4.4.0 running Docker"),
-            el("EndpointURL", &cname),
-            el("CNAME", &cname),
+            el("PlatformArn", &env.platform),
+            address("EndpointURL"),
+            address("CNAME"),
             el("DateCreated", &iso8601(env.updated)),
             el("DateUpdated", &iso8601(env.updated)),
             el("Status", &env.status),
@@ -1070,6 +1145,16 @@ fn read_request(stream: &mut TcpStream) -> Option<String> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The `OptionSettings` of a request: (namespace, name, value).
+fn option_settings(form: &Form) -> Vec<(String, String, String)> {
+    (1..)
+        .map_while(|n| {
+            let field = |f: &str| form.get(&format!("OptionSettings.member.{n}.{f}")).cloned();
+            Some((field("Namespace")?, field("OptionName")?, field("Value").unwrap_or_default()))
+        })
+        .collect()
 }
 
 /// `Prefix.member.N` values in order (the Query protocol's lists).

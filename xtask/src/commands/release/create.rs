@@ -1,0 +1,105 @@
+//! `cargo xtask env create ENV`: a new Elastic Beanstalk environment running the commit,
+//! from an account that has only the IAM roles.
+//!
+//! Steps (`--dry-run` prints them): the environment must not exist yet, the platform is
+//! found (or pinned), the roles are checked → the image and the application version, as
+//! `deploy` makes them (the application is created first when missing) → one
+//! CreateEnvironment with the version and the option settings (the template's, then the
+//! launch's: environment type, roles, instance type), followed until it runs healthy.
+
+use anyhow::bail;
+
+use super::{Release, print_options};
+use crate::aws::Deadline;
+use crate::config::settings::Settings;
+use crate::config::targets::{EB_ENVIRONMENT, LAUNCH_CONFIGURATION};
+use crate::eb::create::{self, Creation, DOCKER_BRANCH, Roles};
+use crate::eb::{environments, update};
+use crate::{Context, flags};
+
+pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let target = settings.target(Some(&flags.env), || Ok(None))?;
+    let launch = settings.launch(&target);
+    let wait = flags.wait.options(flags.timeout);
+    let mut release = Release::new(ctx, settings, &flags.image, vec![target], wait)?;
+    let options = launch.options(&release.destinations[0].options);
+    let environment = release.destinations[0].target.name.clone();
+    let application = release.application.clone();
+    if flags.image.dry_run {
+        let ui = &ctx.ui;
+        ui.step(format_args!(
+            "plan: create {environment} in {application} with {} (dry run: nothing is run)",
+            release.build.image
+        ));
+        ui.info(format_args!(
+            "check that {environment} does not exist, and create application {application} if \
+             it does not"
+        ));
+        match &launch.platform {
+            Some(arn) => ui.info(format_args!("platform {arn} (setting)")),
+            None => ui.info(format_args!(
+                "platform: the newest recommended version of \"{DOCKER_BRANCH}\" \
+                 (ListPlatformVersions)"
+            )),
+        }
+        ui.info(format_args!(
+            "check that instance profile {} and service role {} exist (IAM, read only)",
+            launch.instance_profile, launch.service_role
+        ));
+        release.print(ctx)?;
+        ui.info(format_args!(
+            "one CreateEnvironment of {environment}: version {} and {} option settings:",
+            release.label(),
+            options.0.len()
+        ));
+        print_options(ctx, &options);
+        release.print_wait(ctx, " while it launches");
+        return Ok(());
+    }
+    let aws = release.connect(ctx)?;
+    let clients = &aws.clients;
+    let platform = aws.block_on(async {
+        let deadline = Deadline::after(wait.timeout);
+        let exists = create::application_exists(ctx, clients, &application, deadline).await?;
+        if exists
+            && environments::find(ctx, clients, &application, &environment, deadline)
+                .await?
+                .is_some()
+        {
+            bail!(
+                "environment {environment} already exists in application {application}: deploy \
+                 to it with `cargo xtask deploy {}`, or terminate it first",
+                flags.env
+            );
+        }
+        let platform = match &launch.platform {
+            Some(arn) => arn.clone(),
+            None => create::newest_platform(ctx, clients, deadline).await?,
+        };
+        ctx.ui.info(format_args!("platform {platform}"));
+        let roles = Roles {
+            instance_profile: options
+                .get(LAUNCH_CONFIGURATION, "IamInstanceProfile")
+                .unwrap_or(&launch.instance_profile),
+            service_role: options
+                .get(EB_ENVIRONMENT, "ServiceRole")
+                .unwrap_or(&launch.service_role),
+        };
+        create::check_roles(ctx, clients, &roles, deadline).await?;
+        if !exists {
+            create::create_application(ctx, clients, &application, deadline).await?;
+        }
+        anyhow::Ok(platform)
+    })?;
+    release.publish(ctx, &aws)?;
+    let creation = Creation {
+        application: &application,
+        environment: &environment,
+        label: release.label(),
+        platform: &platform,
+        options: update::option_settings(&options),
+        wait,
+    };
+    aws.block_on(creation.run(ctx, clients))
+}

@@ -1,0 +1,75 @@
+//! `cargo xtask deploy [ENV…]`: release one commit to Elastic Beanstalk environments, one
+//! environment update each, and wait until each really runs it.
+//!
+//! Steps (`--dry-run` prints them): every environment is looked up (a wrong name fails
+//! before a build) → the image and the application version, once for all (`Release`) → one
+//! UpdateEnvironment per environment with the version *and* its option settings, started
+//! together and followed together (`eb::update`).
+
+use super::{Release, print_options};
+use crate::aws::Deadline;
+use crate::config::git;
+use crate::config::settings::Settings;
+use crate::eb::environments;
+use crate::eb::update::{self, Update};
+use crate::{Context, flags};
+
+pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let targets = settings.targets(&flags.env, || git::deploy_branch(ctx))?;
+    let wait = flags.wait.options(flags.timeout);
+    let mut release = Release::new(ctx, settings, &flags.image, targets, wait)?;
+    if flags.image.dry_run {
+        return print(ctx, &release);
+    }
+    let aws = release.connect(ctx)?;
+    let clients = &aws.clients;
+    let application = release.application.clone();
+    // A wrong environment name fails now, not after a build and a push.
+    aws.block_on(async {
+        let deadline = Deadline::after(wait.timeout);
+        for environment in release.environments() {
+            environments::describe(ctx, clients, &application, environment, deadline).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    release.publish(ctx, &aws)?;
+    let updates = release
+        .destinations
+        .iter()
+        .map(|d| Update {
+            application: &application,
+            environment: &d.target.name,
+            label: release.label(),
+            options: update::option_settings(&d.options),
+            wait,
+        })
+        .collect();
+    aws.block_on(update::run_all(ctx, clients, updates))
+}
+
+/// The plan as a reader checks it: every step, secrets masked. Runs nothing.
+fn print(ctx: &Context, release: &Release) -> anyhow::Result<()> {
+    let (ui, label) = (&ctx.ui, release.label());
+    let environments = release.environments().join(", ");
+    ui.step(format_args!(
+        "plan: {} to {environments} of {} (dry run: nothing is run)",
+        release.build.image, release.application
+    ));
+    release.print(ctx)?;
+    let timeout = release.wait.timeout.as_secs();
+    for destination in &release.destinations {
+        let (environment, options) = (&destination.target.name, &destination.options.0);
+        ui.info(format_args!("wait until {environment} is Ready (up to {timeout}s)"));
+        ui.info(format_args!(
+            "one UpdateEnvironment of {environment}: version {label} and {} option settings:",
+            options.len()
+        ));
+        print_options(ctx, &destination.options);
+    }
+    if release.destinations.len() > 1 {
+        ui.info("the updates start together, each as soon as its environment is Ready");
+    }
+    release.print_wait(ctx, if release.destinations.len() > 1 { " for each" } else { "" });
+    Ok(())
+}

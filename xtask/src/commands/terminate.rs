@@ -1,0 +1,65 @@
+//! `cargo xtask env terminate ENV`: terminate an environment and wait until it is gone. It
+//! asks first on a terminal (`--yes` otherwise), refuses an environment deployed from a
+//! production branch unless `--force`, and keeps the application versions.
+
+use std::io::IsTerminal;
+
+use anyhow::bail;
+
+use crate::aws::{Aws, Deadline};
+use crate::config::settings::Settings;
+use crate::eb::environments;
+use crate::eb::terminate::Termination;
+use crate::eb::update::DEFAULT_TIMEOUT;
+use crate::{Context, flags};
+
+pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
+    let settings = Settings::load(&ctx.root, &ctx.env)?;
+    let application = settings.application()?.to_owned();
+    let target = settings.target(Some(&flags.env), || Ok(None))?;
+    let environment = target.name.as_str();
+    if let Some(branch) = settings.production_branch(&target)
+        && !flags.force
+    {
+        bail!(
+            "{environment} is deployed from {branch}, a production branch (`production_branches` \
+             in [workspace.metadata.deploy]): pass --force to terminate it anyway"
+        );
+    }
+    if !flags.yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "terminating {environment} needs a confirmation, and there is no terminal to ask on: \
+             pass --yes"
+        );
+    }
+    let timeout = flags.timeout.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    let clients = &aws.clients;
+    let env = aws.block_on(environments::describe(
+        ctx,
+        clients,
+        &application,
+        environment,
+        Deadline::after(timeout),
+    ))?;
+    if !flags.yes {
+        let or_dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
+        ctx.ui.warn(format_args!(
+            "{environment} of {application} runs {}, {}, at {}: terminating it removes its \
+             instances, load balancer and URL (its application versions stay)",
+            or_dash(env.version_label()),
+            or_dash(env.status().map(|s| s.as_str())),
+            or_dash(env.cname()),
+        ));
+        let answer =
+            ctx.ui.ask(format_args!("Type {environment} to terminate it:"), &ctx.interrupt)?;
+        if answer != environment {
+            bail!(
+                "not confirmed ({answer:?} is not {environment}): {environment} is left as it is"
+            );
+        }
+    }
+    let termination =
+        Termination { application: &application, environment, timeout, no_wait: flags.no_wait };
+    aws.block_on(termination.run(ctx, clients))
+}

@@ -1,0 +1,287 @@
+//! A new environment: its platform (the newest Docker on Amazon Linux 2023, or the pinned
+//! one), its application (created when missing), the IAM roles it needs (checked, never
+//! created: IAM is not ours), then one CreateEnvironment with the first version and the
+//! option settings, followed like an update until it runs healthy.
+//!
+//! From AWS's documentation and the EB CLI: CreateEnvironment succeeds even when the
+//! instance profile does not exist; the launch fails minutes later ("The instance profile …
+//! associated with the environment does not exist.", "Failed to launch environment.") and
+//! the environment ends Terminated. Hence the check before anything is created.
+
+use std::cmp::Reverse;
+
+use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, PlatformFilter};
+
+use crate::Context;
+use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::eb::follow::{self, Followed};
+use crate::eb::judge::Judge;
+use crate::eb::outcome::{self, Outcome};
+use crate::eb::update::WaitOptions;
+use crate::eb::wait::Pace;
+
+/// The platform branch `env create` picks its newest version from.
+pub const DOCKER_BRANCH: &str = "Docker running on 64bit Amazon Linux 2023";
+
+/// The newest Docker on Amazon Linux 2023 that is Ready: its ARN. Among the versions of the
+/// branch, the highest marked recommended, else the highest (as the EB CLI picks).
+pub async fn newest_platform(
+    ctx: &Context,
+    clients: &Clients,
+    deadline: Deadline,
+) -> anyhow::Result<String> {
+    let filter = |kind: &str, value: &str| {
+        PlatformFilter::builder().r#type(kind).operator("=").values(value).build()
+    };
+    let doing = format!("list the platform versions of {DOCKER_BRANCH}");
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = clients
+            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+                clients
+                    .eb
+                    .list_platform_versions()
+                    .filters(filter("PlatformBranchName", DOCKER_BRANCH))
+                    .filters(filter("PlatformStatus", "Ready"))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+        for summary in page.platform_summary_list() {
+            let Some(arn) = summary.platform_arn() else { continue };
+            let version = summary.platform_version().or_else(|| arn.rsplit('/').next());
+            let recommended = summary
+                .platform_lifecycle_state()
+                .is_some_and(|s| s.eq_ignore_ascii_case("recommended"));
+            found.push((recommended, numbers(version.unwrap_or_default()), arn.to_owned()));
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    found
+        .sort_by_key(|(recommended, version, _)| (Reverse(*recommended), Reverse(version.clone())));
+    match found.into_iter().next() {
+        Some((_, _, arn)) => Ok(arn),
+        None => anyhow::bail!(
+            "no platform version of \"{DOCKER_BRANCH}\" is available in {}: pin one with \
+             `platform` in [workspace.metadata.deploy] (a platform ARN; `aws elasticbeanstalk \
+             list-platform-versions` lists them)",
+            clients.region
+        ),
+    }
+}
+
+/// `4.10.2` as numbers, so that 4.10 comes after 4.9.
+fn numbers(version: &str) -> Vec<u64> {
+    version.split('.').map(|part| part.parse().unwrap_or(0)).collect()
+}
+
+/// Whether the application exists.
+pub async fn application_exists(
+    ctx: &Context,
+    clients: &Clients,
+    application: &str,
+    deadline: Deadline,
+) -> anyhow::Result<bool> {
+    let doing = format!("describe application {application}");
+    let answer = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients.eb.describe_applications().application_names(application).send()
+        })
+        .await?;
+    Ok(answer.applications().iter().any(|a| a.application_name() == Some(application)))
+}
+
+pub async fn create_application(
+    ctx: &Context,
+    clients: &Clients,
+    application: &str,
+    deadline: Deadline,
+) -> anyhow::Result<()> {
+    let doing = format!("create application {application}");
+    let created = clients
+        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+            clients
+                .eb
+                .create_application()
+                .application_name(application)
+                .description("created by cargo xtask env create")
+                .send()
+        })
+        .await;
+    match created {
+        Ok(_) => {
+            ctx.ui.info(format_args!("application {application} created"));
+            Ok(())
+        }
+        // Created meanwhile by someone else: what we wanted.
+        Err(err) if aws_message(&err).is_some_and(|m| m.ends_with("already exists.")) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+fn aws_message(err: &anyhow::Error) -> Option<&str> {
+    err.downcast_ref::<AwsError>().and_then(|e| e.message.as_deref())
+}
+
+/// The roles a new environment names, by name (an ARN's last part).
+pub struct Roles<'a> {
+    pub instance_profile: &'a str,
+    pub service_role: &'a str,
+}
+
+/// Checks that the instance profile and the service role exist (`iam:GetInstanceProfile`,
+/// `iam:GetRole`); a missing one is an error that says what to create. Identities that may
+/// not read IAM get a warning, and the roles are assumed to exist (as the EB CLI does).
+pub async fn check_roles(
+    ctx: &Context,
+    clients: &Clients,
+    roles: &Roles<'_>,
+    deadline: Deadline,
+) -> anyhow::Result<()> {
+    let profile = last_part(roles.instance_profile);
+    let doing = format!("look up instance profile {profile}");
+    let found = clients
+        .call(ctx, Service::Iam, &doing, deadline, || {
+            clients.iam.get_instance_profile().instance_profile_name(profile).send()
+        })
+        .await;
+    let found = match found {
+        Ok(answer) => Some(!answer.instance_profile().is_none_or(|p| p.roles().is_empty())),
+        Err(err) => unknown_or_missing(ctx, err, &doing)?,
+    };
+    match found {
+        Some(true) | None => {}
+        Some(false) => anyhow::bail!(
+            "instance profile {profile} has no role: add one (`aws iam \
+             add-role-to-instance-profile --instance-profile-name {profile} --role-name …`) \
+             with AWS's managed policy AWSElasticBeanstalkWebTier (and \
+             AmazonEC2ContainerRegistryReadOnly for ECR), then run this again"
+        ),
+    }
+    let role = last_part(roles.service_role);
+    let doing = format!("look up service role {role}");
+    let found = clients
+        .call(ctx, Service::Iam, &doing, deadline, || clients.iam.get_role().role_name(role).send())
+        .await;
+    if let Err(err) = found {
+        unknown_or_missing(ctx, err, &doing)?;
+    }
+    Ok(())
+}
+
+/// A failed IAM lookup: `Ok(None)` when IAM may not be read (a warning), an error that says
+/// what to create when the thing does not exist, else the error.
+fn unknown_or_missing(
+    ctx: &Context,
+    err: anyhow::Error,
+    doing: &str,
+) -> anyhow::Result<Option<bool>> {
+    let code = err.downcast_ref::<AwsError>().and_then(|e| e.code.clone());
+    match code.as_deref() {
+        Some("AccessDenied" | "AccessDeniedException") => {
+            ctx.ui.warn(format_args!(
+                "cannot {doing} (no permission to read IAM): assuming it exists"
+            ));
+            Ok(None)
+        }
+        Some("NoSuchEntity") => {
+            let what = doing.trim_start_matches("look up ");
+            anyhow::bail!(
+                "{what} does not exist: create it (the Elastic Beanstalk console does when it \
+                 creates an environment; see \"Managing Elastic Beanstalk instance profiles\" \
+                 and \"service roles\" in its developer guide), or name an existing one with \
+                 `instance_profile` / `service_role` in [workspace.metadata.deploy]; this tool \
+                 creates no IAM roles"
+            )
+        }
+        _ => Err(err),
+    }
+}
+
+/// A name, from a name, a path or an ARN.
+fn last_part(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// One CreateEnvironment, followed until the environment runs the version healthy.
+pub struct Creation<'a> {
+    pub application: &'a str,
+    pub environment: &'a str,
+    pub label: &'a str,
+    pub platform: &'a str,
+    pub options: Vec<ConfigurationOptionSetting>,
+    pub wait: WaitOptions,
+}
+
+impl Creation<'_> {
+    pub async fn run(self, ctx: &Context, clients: &Clients) -> anyhow::Result<()> {
+        let (environment, label) = (self.environment, self.label);
+        ctx.ui.step(format_args!("create environment {environment} with {label}"));
+        let deadline = Deadline::after(self.wait.timeout);
+        let doing = format!("create environment {environment}");
+        let created = clients
+            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+                clients
+                    .eb
+                    .create_environment()
+                    .application_name(self.application)
+                    .environment_name(environment)
+                    .version_label(label)
+                    .platform_arn(self.platform)
+                    .set_option_settings(Some(self.options.clone()))
+                    .description("created by cargo xtask env create")
+                    .send()
+            })
+            .await?;
+        let request_id = aws_sdk_elasticbeanstalk::operation::RequestId::request_id(&created);
+        ctx.ui.info(format_args!(
+            "{environment}: creation accepted (request {}): {}",
+            request_id.unwrap_or("-"),
+            created.status().map_or("Launching", |s| s.as_str())
+        ));
+        let since = aws_sdk_elasticbeanstalk::primitives::DateTime::from(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(5),
+        );
+        if self.wait.no_wait {
+            ctx.ui.success(format_args!(
+                "{environment} is launching; follow it with `cargo xtask status {environment}`"
+            ));
+            return Ok(());
+        }
+        let mut judge = Judge::new(label, request_id.map(str::to_owned), self.wait.allow_yellow);
+        judge.recovery = self.wait.recovery;
+        judge.timeout = self.wait.timeout;
+        judge.seen_updating = created.status().is_some_and(|s| s.as_str() != "Ready");
+        let id = created.environment_id().map(str::to_owned);
+        let mut followed = [Followed::new(environment, id, judge)];
+        let (application, pace) = (self.application, Pace::default());
+        follow::until_done(ctx, clients, application, since, &mut followed, pace)
+            .await
+            .map_err(|err| outcome::explain(err, "the launch", &[environment]))?;
+        let [followed] = followed;
+        let health = if self.wait.allow_yellow { "acceptable" } else { "Green" };
+        outcome::conclude(ctx, "creation", vec![Outcome::of(followed)], |o| {
+            let url = o.url.as_ref().map(|u| format!(": {u}")).unwrap_or_default();
+            Some(format!("created: runs {label}, health {health}{url}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_as_numbers_and_names_come_from_arns() {
+        assert!(numbers("4.10.0") > numbers("4.9.3"));
+        assert_eq!(
+            last_part("arn:aws:iam::123456789012:role/aws-elasticbeanstalk-service-role"),
+            "aws-elasticbeanstalk-service-role"
+        );
+        assert_eq!(last_part("aws-elasticbeanstalk-ec2-role"), "aws-elasticbeanstalk-ec2-role");
+    }
+}
