@@ -191,6 +191,17 @@ mod tests {
     }
 
     #[test]
+    fn the_uploaded_bytes_have_sorted_keys_whatever_the_build() {
+        let bytes =
+            String::from_utf8(render(TEMPLATE_TEXT, &values()).unwrap().to_bytes()).unwrap();
+        let at = |key: &str| bytes.find(&format!("\"{key}\"")).unwrap();
+        let top =
+            ["AWSEBDockerrunVersion", "Authentication", "Image", "Logging", "Ports", "Volumes"];
+        assert!(top.windows(2).all(|w| at(w[0]) < at(w[1])), "{bytes}");
+        assert!(at("ContainerDirectory") < at("HostDirectory"), "{bytes}");
+    }
+
+    #[test]
     fn unknown_placeholders_are_named() {
         let err =
             render(&TEMPLATE_TEXT.replace("<TAG>", "<SHA1>"), &values()).unwrap_err().to_string();

@@ -90,10 +90,26 @@ impl Scalar {
     }
 }
 
+/// `value` with every object's keys in sorted order.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(key, value)| (key, sorted(value))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 impl Dockerrun {
-    /// The descriptor as uploaded: pretty JSON, keys in order, with a final newline.
+    /// The descriptor as uploaded: pretty JSON, keys sorted at every level, with a final
+    /// newline. Sorted explicitly: a JSON object's order otherwise depends on whether some
+    /// crate of the build enables serde_json's `preserve_order` (a test build does, a
+    /// `cargo xtask` build does not), and the bytes name an immutable version.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let value = sorted(serde_json::to_value(self).unwrap_or(Value::Null));
         let mut bytes = serde_json::to_vec_pretty(&value).unwrap_or_default();
         bytes.push(b'\n');
         bytes
