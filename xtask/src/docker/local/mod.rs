@@ -252,13 +252,25 @@ impl Release {
     }
 
     /// Polls the release's health path (on its own loopback port, not through the proxy)
-    /// until it answers 200; fails early when the container exits.
+    /// until it answers 200; fails early when the container exits. Ctrl-C is the health
+    /// check's, even when it lands on the `docker inspect` of a poll.
     fn wait_healthy(&self, ctx: &Context) -> anyhow::Result<String> {
+        const DURING: &str = "the health check of the new release";
+        self.poll_healthy(ctx, DURING).map_err(|err| {
+            if crate::exit_code(&err) == crate::exit::INTERRUPTED {
+                Interrupted { during: DURING.to_owned() }.into()
+            } else {
+                err
+            }
+        })
+    }
+
+    fn poll_healthy(&self, ctx: &Context, during: &str) -> anyhow::Result<String> {
         let started = Instant::now();
         let mut polls = 0u32;
         let mut published = None;
         loop {
-            ctx.interrupt.check("the health check of the new release")?;
+            ctx.interrupt.check(during)?;
             if published.is_none() {
                 published =
                     published_port(ctx, &self.container, self.dockerrun.container_port()).ok();
