@@ -35,15 +35,17 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
             }
             None => {
                 let mut all = environments::all(ctx, clients, &application, deadline).await?;
+                let mut missing = Vec::new();
                 for target in settings.mapped() {
                     if !all.iter().any(|s| s.environment == target.name) {
                         all.push(Status::missing(&application, &target.name));
+                        missing.push(target.deploy_env().to_owned());
                     }
                 }
                 if flags.json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {
-                    print_all(&application, &all);
+                    print_all(&application, &all, &missing);
                 }
             }
         }
@@ -74,22 +76,25 @@ fn print_one(status: &Status) {
     }
 }
 
-fn print_all(application: &str, all: &[Status]) {
+/// `missing`: how the environments that do not exist are named in the settings, in order.
+fn print_all(application: &str, all: &[Status], missing: &[String]) {
     if all.is_empty() {
         println!("{application} has no environments");
         return;
     }
     let width = all.iter().map(|s| s.environment.len()).max().unwrap_or(0);
+    let mut missing = missing.iter();
     for status in all {
         if status.status.is_none() {
+            let name = missing.next().unwrap_or(&status.environment);
             println!(
-                "{:<width$}  not created: `cargo xtask env create {}`",
-                status.environment, status.environment
+                "{:<width$}  not created: `cargo xtask env create {name}`",
+                status.environment
             );
             continue;
         }
         println!(
-            "{:<width$}  {:<9}  {:<6}  {:<24}  {}",
+            "{:<width$}  {:<11}  {:<6}  {:<24}  {}",
             status.environment,
             or_dash(&status.status),
             or_dash(&status.health),

@@ -46,7 +46,8 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
         let or_dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
         ctx.ui.warn(format_args!(
             "{environment} of {application} runs {}, {}, at {}: terminating it removes its \
-             instances, load balancer and URL (its application versions stay)",
+             instances, everything Elastic Beanstalk made for it, and its URL (its \
+             application versions stay)",
             or_dash(env.version_label()),
             or_dash(env.status().map(|s| s.as_str())),
             or_dash(env.cname()),

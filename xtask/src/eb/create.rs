@@ -149,36 +149,57 @@ pub async fn check_roles(
             clients.iam.get_instance_profile().instance_profile_name(profile).send()
         })
         .await;
-    let found = match found {
+    let profile_found = match found {
         Ok(answer) => Some(!answer.instance_profile().is_none_or(|p| p.roles().is_empty())),
-        Err(err) => unknown_or_missing(ctx, err, &doing)?,
+        Err(err) => unknown_or_missing(
+            ctx,
+            err,
+            &doing,
+            "create it with a role that has AWS's managed policy AWSElasticBeanstalkWebTier (the \
+             EB console makes aws-elasticbeanstalk-ec2-role so), or name an existing one with \
+             `instance_profile` in [workspace.metadata.deploy]",
+        )?,
     };
-    match found {
-        Some(true) | None => {}
-        Some(false) => anyhow::bail!(
+    if profile_found == Some(false) {
+        anyhow::bail!(
             "instance profile {profile} has no role: add one (`aws iam \
              add-role-to-instance-profile --instance-profile-name {profile} --role-name …`) \
              with AWS's managed policy AWSElasticBeanstalkWebTier (and \
              AmazonEC2ContainerRegistryReadOnly for ECR), then run this again"
-        ),
+        );
     }
     let role = last_part(roles.service_role);
     let doing = format!("look up service role {role}");
     let found = clients
         .call(ctx, Service::Iam, &doing, deadline, || clients.iam.get_role().role_name(role).send())
         .await;
-    if let Err(err) = found {
-        unknown_or_missing(ctx, err, &doing)?;
+    let role_found = match found {
+        Ok(_) => Some(true),
+        Err(err) => unknown_or_missing(
+            ctx,
+            err,
+            &doing,
+            "create it, trusting elasticbeanstalk.amazonaws.com, with AWS's managed policies \
+             AWSElasticBeanstalkEnhancedHealth and AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy \
+             (the EB console makes aws-elasticbeanstalk-service-role so), or name an existing one \
+             with `service_role` in [workspace.metadata.deploy]",
+        )?,
+    };
+    if profile_found.is_some() && role_found.is_some() {
+        ctx.ui.info(format_args!(
+            "instance profile {profile} (with a role) and service role {role} exist"
+        ));
     }
     Ok(())
 }
 
 /// A failed IAM lookup: `Ok(None)` when IAM may not be read (a warning), an error that says
-/// what to create when the thing does not exist, else the error.
+/// what to create (`how`) when the thing does not exist, else the error.
 fn unknown_or_missing(
     ctx: &Context,
     err: anyhow::Error,
     doing: &str,
+    how: &str,
 ) -> anyhow::Result<Option<bool>> {
     let code = err.downcast_ref::<AwsError>().and_then(|e| e.code.clone());
     match code.as_deref() {
@@ -190,13 +211,7 @@ fn unknown_or_missing(
         }
         Some("NoSuchEntity") => {
             let what = doing.trim_start_matches("look up ");
-            anyhow::bail!(
-                "{what} does not exist: create it (the Elastic Beanstalk console does when it \
-                 creates an environment; see \"Managing Elastic Beanstalk instance profiles\" \
-                 and \"service roles\" in its developer guide), or name an existing one with \
-                 `instance_profile` / `service_role` in [workspace.metadata.deploy]; this tool \
-                 creates no IAM roles"
-            )
+            anyhow::bail!("{what} does not exist: {how} (this tool creates no IAM roles)")
         }
         _ => Err(err),
     }
@@ -259,7 +274,8 @@ impl Creation<'_> {
         let id = created.environment_id().map(str::to_owned);
         let mut followed = [Followed::new(environment, id, judge)];
         let (application, pace) = (self.application, Pace::default());
-        follow::until_done(ctx, clients, application, since, &mut followed, pace)
+        let operation = (application, "the launch");
+        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
             .await
             .map_err(|err| outcome::explain(err, "the launch", &[environment]))?;
         let [followed] = followed;

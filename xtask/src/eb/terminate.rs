@@ -54,7 +54,8 @@ impl Termination<'_> {
         judge.seen_updating = answer.status().is_some_and(|s| s.as_str() != "Ready");
         let id = answer.environment_id().map(str::to_owned);
         let mut followed = [Followed::new(environment, id, judge)];
-        follow::until_done(ctx, clients, application, since, &mut followed, pace)
+        let operation = (application, "the termination");
+        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
             .await
             .map_err(|err| outcome::explain(err, "the termination", &[environment]))?;
         let [followed] = followed;

@@ -156,7 +156,8 @@ pub async fn run_all(
     }
     if let Some(since) = since {
         let pace = Pace::default();
-        follow::until_done(ctx, clients, application, since, &mut followed, pace)
+        let operation = (application, "the deployment");
+        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
             .await
             .map_err(|err| outcome::explain(err, "the deployment", &names))?;
     }

@@ -97,7 +97,10 @@ impl Ui {
             let _ = tx.send(std::io::stdin().read_line(&mut answer).map(|_| answer));
         });
         loop {
-            interrupt.check("the question (nothing was changed)")?;
+            if interrupt.is_set() {
+                eprintln!();
+                interrupt.check("the question (nothing was changed)")?;
+            }
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(answer) => return Ok(answer?.trim().to_owned()),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}

@@ -103,7 +103,7 @@ fn from_an_empty_account_to_a_running_environment_then_deploy_and_terminate() {
     let status = world.xtask(&["status"], &env);
     status
         .assert_success()
-        .assert_contains("acme-web-stg  not created: `cargo xtask env create acme-web-stg`")
+        .assert_contains("acme-web-stg  not created: `cargo xtask env create staging`")
         .assert_contains("acme-web-prd  not created");
 }
 
@@ -119,10 +119,13 @@ fn a_missing_role_is_named_before_anything_is_created_and_a_failed_launch_exits_
     assert_eq!(run.code, Some(1), "{}", run.output);
     let last = run.output.trim_end().lines().last().unwrap();
     assert!(
-        last.starts_with(&format!("error: instance profile {missing} does not exist: create it")),
+        last.starts_with(&format!(
+            "error: instance profile {missing} does not exist: create it with a role"
+        )),
         "{last}"
     );
-    assert!(last.contains("`instance_profile` / `service_role`"), "{last}");
+    assert!(last.contains("`instance_profile` in [workspace.metadata.deploy]"), "{last}");
+    assert!(last.ends_with("(this tool creates no IAM roles)"), "{last}");
     assert_eq!(actions(&world, "CreateApplication") + actions(&world, "CreateEnvironment"), 0);
 
     world.fake.faults(|f| f.fail_next_deploy = true);

@@ -26,6 +26,13 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
     let options = launch.options(&release.destinations[0].options);
     let environment = release.destinations[0].target.name.clone();
     let application = release.application.clone();
+    // The template may name them itself: then those are checked.
+    let roles = Roles {
+        instance_profile: options
+            .get(LAUNCH_CONFIGURATION, "IamInstanceProfile")
+            .unwrap_or(&launch.instance_profile),
+        service_role: options.get(EB_ENVIRONMENT, "ServiceRole").unwrap_or(&launch.service_role),
+    };
     if flags.image.dry_run {
         let ui = &ctx.ui;
         ui.step(format_args!(
@@ -33,8 +40,8 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
             release.build.image
         ));
         ui.info(format_args!(
-            "check that {environment} does not exist, and create application {application} if \
-             it does not"
+            "check that {environment} does not exist yet (application {application} is created \
+             after the build if missing)"
         ));
         match &launch.platform {
             Some(arn) => ui.info(format_args!("platform {arn} (setting)")),
@@ -45,7 +52,7 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
         }
         ui.info(format_args!(
             "check that instance profile {} and service role {} exist (IAM, read only)",
-            launch.instance_profile, launch.service_role
+            roles.instance_profile, roles.service_role
         ));
         release.print(ctx)?;
         ui.info(format_args!(
@@ -54,12 +61,13 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
             options.0.len()
         ));
         print_options(ctx, &options);
-        release.print_wait(ctx, " while it launches");
+        release.print_wait(ctx, "the launch");
         return Ok(());
     }
     let aws = release.connect(ctx)?;
     let clients = &aws.clients;
-    let platform = aws.block_on(async {
+    ctx.ui.step(format_args!("check what creating {environment} needs"));
+    let (exists, platform) = aws.block_on(async {
         let deadline = Deadline::after(wait.timeout);
         let exists = create::application_exists(ctx, clients, &application, deadline).await?;
         if exists
@@ -77,21 +85,16 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
             Some(arn) => arn.clone(),
             None => create::newest_platform(ctx, clients, deadline).await?,
         };
-        ctx.ui.info(format_args!("platform {platform}"));
-        let roles = Roles {
-            instance_profile: options
-                .get(LAUNCH_CONFIGURATION, "IamInstanceProfile")
-                .unwrap_or(&launch.instance_profile),
-            service_role: options
-                .get(EB_ENVIRONMENT, "ServiceRole")
-                .unwrap_or(&launch.service_role),
-        };
         create::check_roles(ctx, clients, &roles, deadline).await?;
-        if !exists {
-            create::create_application(ctx, clients, &application, deadline).await?;
-        }
-        anyhow::Ok(platform)
+        anyhow::Ok((exists, platform))
     })?;
+    let pinned = if launch.platform.is_some() { "pinned by the settings" } else { "the newest" };
+    ctx.ui.info(format_args!("platform {platform} ({pinned})"));
+    release.build(ctx, &aws)?;
+    if !exists {
+        let deadline = Deadline::after(wait.timeout);
+        aws.block_on(create::create_application(ctx, clients, &application, deadline))?;
+    }
     release.publish(ctx, &aws)?;
     let creation = Creation {
         application: &application,

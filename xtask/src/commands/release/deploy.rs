@@ -33,6 +33,7 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
+    release.build(ctx, &aws)?;
     release.publish(ctx, &aws)?;
     let updates = release
         .destinations
@@ -70,6 +71,7 @@ fn print(ctx: &Context, release: &Release) -> anyhow::Result<()> {
     if release.destinations.len() > 1 {
         ui.info("the updates start together, each as soon as its environment is Ready");
     }
-    release.print_wait(ctx, if release.destinations.len() > 1 { " for each" } else { "" });
+    let what = if release.destinations.len() > 1 { "each update" } else { "the update" };
+    release.print_wait(ctx, what);
     Ok(())
 }

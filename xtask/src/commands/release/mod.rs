@@ -123,9 +123,13 @@ impl Release {
         Aws::connect(&ctx.env, aws::Setup { ecr_region, ..self.settings.aws() })
     }
 
-    /// Builds and pushes the image (unless the registry has it), then publishes the version.
-    pub fn publish(&mut self, ctx: &Context, aws: &Aws) -> anyhow::Result<()> {
-        self.build.execute(ctx, Some(aws))?;
+    /// Builds and pushes the image, unless the registry has it.
+    pub fn build(&mut self, ctx: &Context, aws: &Aws) -> anyhow::Result<()> {
+        self.build.execute(ctx, Some(aws)).map(drop)
+    }
+
+    /// Publishes the application version (the image must be in the registry).
+    pub fn publish(&self, ctx: &Context, aws: &Aws) -> anyhow::Result<()> {
         let deadline = Deadline::after(self.wait.timeout);
         aws.block_on(self.version().publish(ctx, &aws.clients, deadline))
     }
@@ -168,15 +172,15 @@ impl Release {
         Ok(())
     }
 
-    /// How the wait for each environment ends, as `--dry-run` says it.
-    pub fn print_wait(&self, ctx: &Context, until: &str) {
+    /// How the wait for `what` ends, as `--dry-run` says it.
+    pub fn print_wait(&self, ctx: &Context, what: &str) {
         let (timeout, label) = (self.wait.timeout.as_secs(), self.label());
         if self.wait.no_wait {
             ctx.ui.info("then return (--no-wait)");
             return;
         }
         ctx.ui.info(format_args!(
-            "then wait{until} for Ready, version {label}, health Green{} (up to {timeout}s; \
+            "then follow {what} until Ready, version {label}, health Green{} (up to {timeout}s; \
              health may take {}s to recover)",
             if self.wait.allow_yellow { " or Yellow" } else { "" },
             self.wait.recovery.as_secs()

@@ -72,13 +72,14 @@ impl Tagger {
     }
 }
 
-/// Follows every environment of `followed` until each is decided, or `--timeout` (the
-/// judges') passes, printing their events and state as they come. Only a failure of the
-/// shared calls, or Ctrl-C, is an error: each environment's own ending is its `outcome`.
+/// Follows `operation` ("the deployment") on every environment of `followed` until each is
+/// decided, or `--timeout` (the judges') passes, printing their events and state as they
+/// come. Only a failure of the shared calls, or Ctrl-C, is an error: each environment's own
+/// ending is its `outcome`.
 pub async fn until_done(
     ctx: &Context,
     clients: &Clients,
-    application: &str,
+    (application, operation): (&str, &str),
     since: DateTime,
     followed: &mut [Followed],
     pace: Pace,
@@ -160,7 +161,8 @@ pub async fn until_done(
         if followed.iter().all(|f| f.outcome.is_some()) {
             return Ok(());
         }
-        pause(ctx, pace.every.min(deadline.remaining()), "following the deployment").await?;
+        let during = format!("following {operation}");
+        pause(ctx, pace.every.min(deadline.remaining()), &during).await?;
         if deadline.passed() {
             for f in followed.iter_mut().filter(|f| f.outcome.is_none()) {
                 f.outcome = Some(Err(timed_out(f)));

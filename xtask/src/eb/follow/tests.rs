@@ -32,7 +32,8 @@ fn one(judge: Judge) -> Vec<Followed> {
 
 async fn follow(eb: Client, followed: &mut [Followed]) {
     let since = DateTime::from_secs(0);
-    until_done(&ctx(), &clients(eb), "acme-web", since, followed, FAST).await.unwrap();
+    let operation = ("acme-web", "the deployment");
+    until_done(&ctx(), &clients(eb), operation, since, followed, FAST).await.unwrap();
 }
 
 fn failure(followed: &Followed) -> &Failure {
