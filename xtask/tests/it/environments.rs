@@ -108,7 +108,7 @@ fn from_an_empty_account_to_a_running_environment_then_deploy_and_terminate() {
 }
 
 #[test]
-fn a_missing_role_is_named_before_anything_is_created_and_a_failed_launch_exits_3() {
+fn missing_roles_are_named_before_anything_is_created_and_a_failed_launch_exits_3() {
     let world = World::empty_account(&["v1"]);
     let roles = Roles::new();
     let missing = unique("no-such-profile");
@@ -126,6 +126,19 @@ fn a_missing_role_is_named_before_anything_is_created_and_a_failed_launch_exits_
     );
     assert!(last.contains("`instance_profile` in [workspace.metadata.deploy]"), "{last}");
     assert!(last.ends_with("(this tool creates no IAM roles)"), "{last}");
+    let mut env = roles.env();
+    env.retain(|(k, _)| *k != "EB_SERVICE_ROLE");
+    env.push(("EB_SERVICE_ROLE", missing.clone()));
+    let run = world.xtask(&["env", "create", "staging", "--tag", "v1"], &env);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains(&format!("error: service role {missing} does not exist: create it"));
+    let empty = Roles::with_an_empty_instance_profile();
+    let run = world.xtask(&["env", "create", "staging", "--tag", "v1"], &empty.env());
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains(&format!(
+        "error: instance profile {} has no role: add one",
+        empty.instance_profile
+    ));
     assert_eq!(actions(&world, "CreateApplication") + actions(&world, "CreateEnvironment"), 0);
 
     world.fake.faults(|f| f.fail_next_deploy = true);

@@ -62,6 +62,15 @@ pub struct Roles {
 
 impl Roles {
     pub fn new() -> Roles {
+        Roles::make(true)
+    }
+
+    /// The instance profile holds no role (a launch's instances would get no credentials).
+    pub fn with_an_empty_instance_profile() -> Roles {
+        Roles::make(false)
+    }
+
+    fn make(role_in_profile: bool) -> Roles {
         let iam = Iam::new();
         let instance_profile = unique("xtask-ec2-role");
         let service_role = unique("xtask-service-role");
@@ -74,15 +83,17 @@ impl Roles {
                     .send(),
             )
             .unwrap();
-        iam.runtime
-            .block_on(
-                iam.client
-                    .add_role_to_instance_profile()
-                    .instance_profile_name(&instance_profile)
-                    .role_name(&instance_profile)
-                    .send(),
-            )
-            .unwrap();
+        if role_in_profile {
+            iam.runtime
+                .block_on(
+                    iam.client
+                        .add_role_to_instance_profile()
+                        .instance_profile_name(&instance_profile)
+                        .role_name(&instance_profile)
+                        .send(),
+                )
+                .unwrap();
+        }
         iam.create_role(&service_role, "elasticbeanstalk.amazonaws.com");
         Roles { instance_profile, service_role, iam }
     }

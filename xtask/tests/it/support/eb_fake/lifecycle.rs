@@ -166,17 +166,9 @@ impl World {
             return error("InvalidParameterValue", &format!("Environment {name} already exists."));
         }
         let label = form.get("VersionLabel").cloned();
-        let bundle = match &label {
-            Some(label) => match s.versions.get(label) {
-                Some(v) => Some((v.bucket.clone(), v.key.clone())),
-                None => {
-                    return error(
-                        "InvalidParameterValue",
-                        &format!("No Application Version named '{label}' found."),
-                    );
-                }
-            },
-            None => None,
+        let bundle = match s.bundle(label.as_deref()) {
+            Ok(bundle) => bundle,
+            Err(refused) => return refused,
         };
         let platforms: Vec<String> = PLATFORMS.iter().map(|p| platform_arn(*p)).collect();
         let platform = match form.get("PlatformArn") {

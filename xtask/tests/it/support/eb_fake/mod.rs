@@ -132,6 +132,24 @@ impl Faults {
     }
 }
 
+impl State {
+    /// The bundle of the version an update or a launch names, or the service's refusal
+    /// (beanstalk-deploy #58: "No Application Version named '…' found.").
+    fn bundle(
+        &self,
+        label: Option<&str>,
+    ) -> Result<Option<(String, String)>, (&'static str, String)> {
+        let Some(label) = label else { return Ok(None) };
+        match self.versions.get(label) {
+            Some(v) => Ok(Some((v.bucket.clone(), v.key.clone()))),
+            None => Err(error(
+                "InvalidParameterValue",
+                &format!("No Application Version named '{label}' found."),
+            )),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     applications: BTreeSet<String>,
@@ -625,17 +643,9 @@ impl World {
             );
         }
         let label = form.get("VersionLabel").cloned();
-        let bundle = match &label {
-            Some(label) => match s.versions.get(label) {
-                Some(v) => Some((v.bucket.clone(), v.key.clone())),
-                None => {
-                    return error(
-                        "InvalidParameterValue",
-                        &format!("No Application Version named '{label}' found."),
-                    );
-                }
-            },
-            None => None,
+        let bundle = match s.bundle(label.as_deref()) {
+            Ok(bundle) => bundle,
+            Err(refused) => return refused,
         };
         let options = option_settings(form);
         if let Some(name) = s.faults.refuse_option_next_update.take()
