@@ -261,6 +261,36 @@ impl Clients {
         }
     }
 
+    /// Every page of a paginated call, in order: `send` gets the `NextToken` of the page
+    /// before (none for the first), `next` reads it from a page. Each page is a [`call`].
+    ///
+    /// [`call`]: Clients::call
+    pub async fn pages<T, E, R, F, Fut>(
+        &self,
+        ctx: &Context,
+        (service, doing): (Service, &str),
+        deadline: Deadline,
+        mut send: F,
+        next: impl Fn(&T) -> Option<&str>,
+    ) -> anyhow::Result<Vec<T>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.call(ctx, service, doing, deadline, || send(token.clone())).await?;
+            token = next(&page).map(str::to_owned);
+            pages.push(page);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
+
     fn endpoint(&self, service: Service) -> &str {
         let [eb, s3, ecr, iam] = &self.endpoints;
         match service {

@@ -34,32 +34,31 @@ pub async fn newest_platform(
         PlatformFilter::builder().r#type(kind).operator("=").values(value).build()
     };
     let doing = format!("list the platform versions of {DOCKER_BRANCH}");
-    let mut found = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = clients
-            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+    let pages = clients
+        .pages(
+            ctx,
+            (Service::ElasticBeanstalk, &doing),
+            deadline,
+            |token| {
                 clients
                     .eb
                     .list_platform_versions()
                     .filters(filter("PlatformBranchName", DOCKER_BRANCH))
                     .filters(filter("PlatformStatus", "Ready"))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-        for summary in page.platform_summary_list() {
-            let Some(arn) = summary.platform_arn() else { continue };
-            let version = summary.platform_version().or_else(|| arn.rsplit('/').next());
-            let recommended = summary
-                .platform_lifecycle_state()
-                .is_some_and(|s| s.eq_ignore_ascii_case("recommended"));
-            found.push((recommended, numbers(version.unwrap_or_default()), arn.to_owned()));
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
+            },
+            |page| page.next_token(),
+        )
+        .await?;
+    let mut found = Vec::new();
+    for summary in pages.iter().flat_map(|page| page.platform_summary_list()) {
+        let Some(arn) = summary.platform_arn() else { continue };
+        let version = summary.platform_version().or_else(|| arn.rsplit('/').next());
+        let recommended = summary
+            .platform_lifecycle_state()
+            .is_some_and(|s| s.eq_ignore_ascii_case("recommended"));
+        found.push((recommended, numbers(version.unwrap_or_default()), arn.to_owned()));
     }
     found
         .sort_by_key(|(recommended, version, _)| (Reverse(*recommended), Reverse(version.clone())));

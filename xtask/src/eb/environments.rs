@@ -41,6 +41,12 @@ pub async fn describe(
     }
 }
 
+/// Not terminated: Elastic Beanstalk lists terminated environments for a while, and their
+/// names are free again.
+pub fn live(env: &EnvironmentDescription) -> bool {
+    env.status().is_none_or(|s| s.as_str() != "Terminated")
+}
+
 /// The environment, unless it does not exist (terminated ones do not).
 pub async fn find(
     ctx: &Context,
@@ -60,10 +66,8 @@ pub async fn find(
                 .send()
         })
         .await?;
-    let found = answer.environments().iter().find(|e| {
-        e.environment_name() == Some(environment)
-            && e.status().is_none_or(|s| s.as_str() != "Terminated")
-    });
+    let found =
+        answer.environments().iter().find(|e| e.environment_name() == Some(environment) && live(e));
     Ok(found.cloned())
 }
 
@@ -143,7 +147,7 @@ pub async fn all(
     Ok(described
         .environments()
         .iter()
-        .filter(|e| e.status().is_none_or(|s| s.as_str() != "Terminated"))
+        .filter(|e| live(e))
         .map(|e| summary(application, e))
         .collect())
 }

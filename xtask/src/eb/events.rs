@@ -85,27 +85,26 @@ impl<'a> EventStream<'a> {
     ) -> anyhow::Result<Vec<Event>> {
         let doing =
             format!("describe the events of {}", self.environment.unwrap_or(self.application));
-        let mut listed = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = clients
-                .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+        let pages = clients
+            .pages(
+                ctx,
+                (Service::ElasticBeanstalk, &doing),
+                deadline,
+                |token| {
                     clients
                         .eb
                         .describe_events()
                         .application_name(self.application)
                         .set_environment_name(self.environment.map(str::to_owned))
                         .start_time(self.since)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await?;
-            listed.extend(page.events().iter().map(Event::of));
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+                },
+                |page| page.next_token(),
+            )
+            .await?;
+        let mut listed: Vec<Event> =
+            pages.iter().flat_map(|page| page.events()).map(Event::of).collect();
         // Newest first from the service: reversed, then a stable sort by time keeps events
         // of the same millisecond in the order they happened.
         listed.reverse();

@@ -32,30 +32,33 @@ pub async fn list(
     application: Option<&str>,
     deadline: Deadline,
 ) -> anyhow::Result<Vec<Version>> {
-    let mut versions = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = clients
-            .call(ctx, Service::ElasticBeanstalk, "describe application versions", deadline, || {
+    let doing = (Service::ElasticBeanstalk, "describe application versions");
+    let pages = clients
+        .pages(
+            ctx,
+            doing,
+            deadline,
+            |token| {
                 clients
                     .eb
                     .describe_application_versions()
                     .set_application_name(application.map(str::to_owned))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-        versions.extend(page.application_versions().iter().map(|v| Version {
+            },
+            |page| page.next_token(),
+        )
+        .await?;
+    let mut versions: Vec<Version> = pages
+        .iter()
+        .flat_map(|page| page.application_versions())
+        .map(|v| Version {
             label: v.version_label().unwrap_or_default().to_owned(),
             created: v.date_created().copied(),
             status: v.status().map(|s| s.as_str().to_owned()),
             running_on: Vec::new(),
-        }));
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+        })
+        .collect();
     newest_first(&mut versions);
     Ok(versions)
 }

@@ -10,7 +10,7 @@ use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
 
 use crate::aws::{Clients, Deadline, Service};
-use crate::eb::environments::health_causes;
+use crate::eb::environments::{health_causes, live};
 use crate::eb::events::EventStream;
 use crate::eb::judge::{Goal, Judge, Snapshot, Verdict};
 use crate::eb::wait::{Pace, pause};
@@ -50,10 +50,7 @@ impl Followed {
     fn matches(&self, env: &EnvironmentDescription) -> bool {
         match &self.id {
             Some(id) => env.environment_id() == Some(id.as_str()),
-            None => {
-                env.environment_name() == Some(self.environment.as_str())
-                    && env.status().is_none_or(|s| s.as_str() != "Terminated")
-            }
+            None => env.environment_name() == Some(self.environment.as_str()) && live(env),
         }
     }
 }

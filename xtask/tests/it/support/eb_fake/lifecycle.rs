@@ -90,33 +90,18 @@ impl World {
                 values.iter().any(|w| test(&v, w) == Some(true))
             });
         }
-        let page = form
-            .get("MaxRecords")
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(self.config.events_per_page);
-        let from: usize = form.get("NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-        let listed: String = matching
-            .iter()
-            .skip(from)
-            .take(page)
-            .map(|p| {
-                format!(
-                    "<member>{}{}{}{}{}{}{}</member>",
-                    el("PlatformArn", &platform_arn(*p)),
-                    el("PlatformOwner", "AWSElasticBeanstalk"),
-                    el("PlatformStatus", "Ready"),
-                    el("PlatformCategory", "Docker"),
-                    el("PlatformBranchName", p.0),
-                    el("PlatformVersion", p.1),
-                    if p.2.is_empty() { String::new() } else { el("PlatformLifecycleState", p.2) },
-                )
-            })
-            .collect();
-        let next = if from + page < matching.len() {
-            el("NextToken", &(from + page).to_string())
-        } else {
-            String::new()
-        };
+        let (listed, next) = self.page(form, &matching, |p| {
+            format!(
+                "{}{}{}{}{}{}{}",
+                el("PlatformArn", &platform_arn(*p)),
+                el("PlatformOwner", "AWSElasticBeanstalk"),
+                el("PlatformStatus", "Ready"),
+                el("PlatformCategory", "Docker"),
+                el("PlatformBranchName", p.0),
+                el("PlatformVersion", p.1),
+                if p.2.is_empty() { String::new() } else { el("PlatformLifecycleState", p.2) },
+            )
+        });
         ok(
             "ListPlatformVersions",
             &format!("<PlatformSummaryList>{listed}</PlatformSummaryList>{next}"),

@@ -590,34 +590,42 @@ impl World {
             .filter(|e| start.is_none_or(|t| e.date >= t) && end.is_none_or(|t| e.date < t))
             .filter(|e| level(&e.severity) >= floor)
             .collect();
-        let page = form
+        let (listed, next) = self.page(form, &matching, |e| {
+            format!(
+                "{}{}{}{}{}{}{}",
+                el("EventDate", &iso8601(e.date)),
+                el("Message", &e.message),
+                el("ApplicationName", &self.config.application),
+                el("EnvironmentName", &e.environment),
+                e.version_label.as_deref().map(|l| el("VersionLabel", l)).unwrap_or_default(),
+                e.request_id.as_deref().map(|r| el("RequestId", r)).unwrap_or_default(),
+                el("Severity", &e.severity),
+            )
+        });
+        ok("DescribeEvents", &format!("<Events>{listed}</Events>{next}"))
+    }
+
+    /// One page of `items`, each rendered by `member`, as the Query APIs page: `MaxRecords`
+    /// (else the fake's page size) from `NextToken` (an offset here); the `NextToken`
+    /// element follows when more remain.
+    fn page<T>(&self, form: &Form, items: &[T], member: impl Fn(&T) -> String) -> (String, String) {
+        let size = form
             .get("MaxRecords")
             .and_then(|m| m.parse().ok())
             .unwrap_or(self.config.events_per_page);
         let from: usize = form.get("NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-        let listed: String = matching
+        let listed = items
             .iter()
             .skip(from)
-            .take(page)
-            .map(|e| {
-                format!(
-                    "<member>{}{}{}{}{}{}{}</member>",
-                    el("EventDate", &iso8601(e.date)),
-                    el("Message", &e.message),
-                    el("ApplicationName", &self.config.application),
-                    el("EnvironmentName", &e.environment),
-                    e.version_label.as_deref().map(|l| el("VersionLabel", l)).unwrap_or_default(),
-                    e.request_id.as_deref().map(|r| el("RequestId", r)).unwrap_or_default(),
-                    el("Severity", &e.severity),
-                )
-            })
+            .take(size)
+            .map(|item| format!("<member>{}</member>", member(item)))
             .collect();
-        let next = if from + page < matching.len() {
-            el("NextToken", &(from + page).to_string())
+        let next = if from + size < items.len() {
+            el("NextToken", &(from + size).to_string())
         } else {
             String::new()
         };
-        ok("DescribeEvents", &format!("<Events>{listed}</Events>{next}"))
+        (listed, next)
     }
 
     fn update_environment(&self, form: &Form) -> (&'static str, String) {
