@@ -58,8 +58,8 @@ fn fix(code: &str) -> &'static str {
              CI job again for a fresh OIDC token)"
         }
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
-            " (the identity of these AWS credentials lacks a permission: see the README's IAM \
-             permissions)"
+            " (the identity of these AWS credentials lacks a permission: see the IAM \
+             permissions in docs/aws.md)"
         }
         "InvalidClientTokenId"
         | "UnrecognizedClientException"

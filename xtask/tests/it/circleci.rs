@@ -287,7 +287,7 @@ fn an_image_on_ecr_needs_aws_credentials_in_every_job_that_pushes() {
         errors.iter().any(|e| e.contains("`build` pushes to Amazon ECR")),
         "the build job lacks AWS credentials: {errors:#?}"
     );
-    // The README's recipe: the build job gets the `aws` context and the `aws-oidc` step.
+    // The recipe of docs/circleci.md: the build job gets the `aws` context and the `aws-oidc` step.
     let fixed = text
         .replace(
             "      - setup\n      - run:\n          name: Build and push",

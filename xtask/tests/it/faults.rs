@@ -1,7 +1,7 @@
 //! Faults and bad input, one row each: the command fails (or, for a lost cache, recovers)
 //! with a one-line error naming the thing and the fix, exits non-zero, and loses nothing.
 //! Then the security checks (no secret in argv, image layers or tracked files) and the web
-//! app under abuse. The README's "What happens when…" table lists these rows.
+//! app under abuse. docs/what-happens-when.md lists these rows.
 
 use std::fs;
 use std::io::{Read, Write};
