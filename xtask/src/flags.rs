@@ -1,18 +1,24 @@
 //! Every command and flag of `cargo xtask`; the `///` lines are its `--help`.
 
+//! Flags hold plain values only: each command turns them into the options of the parts
+//! below (`commands`).
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use crate::Env;
-use crate::docker::image::Options as ImageOptions;
-use crate::eb::update::{self, WaitOptions};
+use crate::run::Env;
 
 /// Test, build and ship the web application. CI runs exactly these commands.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, arg_required_else_help = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    arg_required_else_help = true,
+    after_help = "Reference: README.md and docs/ in this repository (docs/commands.md: every command in full)"
+)]
 pub struct Xtask {
     /// Workspace to work on [default: the workspace this xtask belongs to]
     #[arg(long, global = true, value_name = "DIR", env = "XTASK_PROJECT_DIR")]
@@ -26,25 +32,30 @@ pub struct Xtask {
 pub enum Command {
     /// Build the test image (reusing the cached one as build cache) and run the web test
     /// suite in it; the suite's exit status is this command's
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-test")]
     Test(Test),
     /// Build the deploy image IMAGE:TAG (image from the settings, tag from the commit) and,
     /// with --push, push it to its registry
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-build")]
     Build(Build),
     /// Release the commit to Elastic Beanstalk environments, one environment update each,
     /// and wait until they run healthy; with --local, run it on this machine instead
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-deploy")]
     Deploy(Deploy),
     /// Create or terminate an Elastic Beanstalk environment
     #[command(subcommand)]
     Env(EnvCommand),
     /// Show what runs where: one environment in full, or every environment one line each
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-status")]
     Status(Status),
     /// Redeploy the version the environment ran before (or --to LABEL), waiting as deploy does
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-rollback")]
     Rollback(Rollback),
     /// List the application versions, or prune the oldest to stay under the quota
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-versions")]
     Versions(Versions),
     /// Measure the pipeline against the hand-made scripts it replaces
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-bench")]
     Bench(Bench),
 }
 
@@ -122,26 +133,6 @@ pub struct ImageArgs {
     pub test_image: String,
 }
 
-impl ImageArgs {
-    /// The build these flags ask for: pushed or not, and whether a dirty work tree may carry
-    /// a commit tag.
-    pub fn options(
-        &self,
-        env: &Env,
-        push: bool,
-        allow_dirty: bool,
-    ) -> anyhow::Result<ImageOptions> {
-        Ok(ImageOptions {
-            tag: self.tag.clone(),
-            push,
-            allow_dirty,
-            cache_file: self.cache.path(env)?,
-            test_image: self.test_image.clone(),
-            proxy: None,
-        })
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct Deploy {
     /// Environments: keys of [workspace.metadata.deploy.environments], or Elastic Beanstalk
@@ -151,16 +142,11 @@ pub struct Deploy {
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
-    #[arg(long, conflicts_with = "WaitArgs")]
+    #[arg(long, conflicts_with_all = ["no_wait", "allow_yellow", "recovery_window"])]
     pub local: bool,
 
     #[command(flatten)]
     pub image: ImageArgs,
-
-    /// Seconds to wait: for the environment to be Ready, then for the update [default:
-    /// 1200]; with --local, for the new release to answer its health path [default: 60]
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
 
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -169,9 +155,15 @@ pub struct Deploy {
     pub here: LocalArgs,
 }
 
-/// How `deploy` and `rollback` wait for Elastic Beanstalk.
+/// How `deploy`, `env create` and `rollback` wait for Elastic Beanstalk.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
+    /// Seconds the command may spend on Elastic Beanstalk in all, from its first call: the
+    /// checks, the version, the update or launch and its verdict [default: 1200]; with
+    /// deploy --local, for the new release to answer its health path [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
     /// Return once Elastic Beanstalk accepted the update, without waiting for it
     #[arg(long)]
     pub no_wait: bool,
@@ -181,21 +173,10 @@ pub struct WaitArgs {
     pub allow_yellow: bool,
 
     /// Seconds health may take to turn Green once the environment runs the version
-    /// (instances warm up, re-register with the load balancer); Red after that fails
-    /// [default: 60]
+    /// (instances warm up, re-register with the load balancer); Red or Yellow after that
+    /// fails [default: 60]
     #[arg(long, value_name = "SECS")]
     pub recovery_window: Option<u64>,
-}
-
-impl WaitArgs {
-    pub fn options(&self, timeout: Option<u64>) -> WaitOptions {
-        WaitOptions {
-            timeout: timeout.map_or(update::DEFAULT_TIMEOUT, Duration::from_secs),
-            recovery: self.recovery_window.map_or(update::DEFAULT_RECOVERY, Duration::from_secs),
-            allow_yellow: self.allow_yellow,
-            no_wait: self.no_wait,
-        }
-    }
 }
 
 /// `deploy --local`'s own flags.
@@ -223,8 +204,10 @@ pub struct LocalArgs {
 pub enum EnvCommand {
     /// Create the environment (and the application if missing) on the newest Docker
     /// platform, with the commit as its first version, and wait until it runs healthy
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-env-create")]
     Create(EnvCreate),
     /// Terminate the environment and wait until it is gone; its application versions stay
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-env-terminate")]
     Terminate(EnvTerminate),
 }
 
@@ -237,10 +220,6 @@ pub struct EnvCreate {
 
     #[command(flatten)]
     pub image: ImageArgs,
-
-    /// Seconds to wait for the environment to launch and run healthy [default: 1200]
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
 
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -301,10 +280,6 @@ pub struct Rollback {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Seconds to wait for Ready and then for the update [default: 1200]
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -330,6 +305,10 @@ pub enum Versions {
         /// Delete their source bundles from S3 too
         #[arg(long)]
         delete_bundles: bool,
+
+        /// Seconds the listing and every deletion may take in all [default: 1200]
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
     },
 }
 

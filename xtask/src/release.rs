@@ -1,27 +1,26 @@
-//! The commands that release a commit to Elastic Beanstalk, and the plan they share: `deploy`
-//! (to existing environments) and `env create` (to a new one). Both build and push the image
-//! unless the registry has it (`docker::image`) and publish one application version that
-//! never changes once created (`eb::release`); each environment gets the option settings
-//! of the template rendered for it. Everything is decided before the first step runs, and
-//! `--dry-run` prints it.
-
-pub mod create;
-pub mod deploy;
+//! One commit's release to Elastic Beanstalk, the plan shared by the commands that release:
+//! `deploy` (to existing environments) and `env create` (to a new one). Both build and push
+//! the image unless the registry has it (`docker::image`) and publish one application
+//! version that never changes once created (`eb::publish`); each environment gets the
+//! option settings of the template rendered for it. Everything is decided before the first
+//! step runs, and `--dry-run` prints it.
 
 use std::fs;
 
 use anyhow::Context as _;
 
-use crate::Context;
-use crate::aws::{self, Aws, Deadline};
+use crate::aws::{self, Aws};
 use crate::config::dockerrun::{self, Values};
 use crate::config::options::{self, Options};
 use crate::config::settings::Settings;
 use crate::config::targets::Target;
+use crate::docker::credentials::Credentials;
 use crate::docker::image;
-use crate::eb::release::{self, AuthFile, BUCKET_TO_BE_CREATED, Version};
+use crate::eb::Eb;
+use crate::eb::auth_file::AuthFile;
+use crate::eb::publish::{self, BUCKET_TO_BE_CREATED, Version};
 use crate::eb::update::WaitOptions;
-use crate::flags::ImageArgs;
+use crate::run::Context;
 use crate::run::secret::Secret;
 
 /// One commit's release, decided before anything runs.
@@ -50,13 +49,13 @@ impl Release {
     pub fn new(
         ctx: &Context,
         settings: Settings,
-        image: &ImageArgs,
+        image: &image::Options,
         targets: Vec<Target>,
         wait: WaitOptions,
     ) -> anyhow::Result<Release> {
-        let build = image::Plan::new(ctx, &settings, &image.options(&ctx.env, true, false)?)?;
+        let build = image::Plan::new(ctx, &settings, image)?;
         let tag = build.image.tag.clone();
-        release::check_label(&tag)?;
+        publish::check_label(&tag)?;
         let application = settings.application()?.to_owned();
         let template_path = ctx.root.join(dockerrun::TEMPLATE);
         let template = fs::read_to_string(&template_path)
@@ -77,12 +76,29 @@ impl Release {
             destinations.push(Destination { target, options });
         }
         let session = build.session.as_ref().context("internal error: a release always pushes")?;
-        let auth_file = session.basic().map(|credentials| {
-            ctx.ui.hide(&credentials.token());
-            let content = credentials.docker_config(&session.registry);
-            ctx.ui.hide(&content);
-            AuthFile { key: format!("{application}/deploy/registry-auth.json"), content }
-        });
+        let pull = Credentials::pull_from_env(&ctx.env)?;
+        let auth_file = match (session.basic(), pull) {
+            (None, _) => None,
+            (Some(push), pull) => {
+                let own = pull.is_some();
+                let credentials = pull.unwrap_or_else(|| push.clone());
+                ctx.ui.hide(&credentials.password);
+                ctx.ui.hide(&credentials.token());
+                let content = credentials.docker_config(&session.registry);
+                ctx.ui.hide(&content);
+                let key = format!("{application}/deploy/registry-auth.json");
+                if !own {
+                    ctx.ui.warn(format_args!(
+                        "the instances will pull with the push credentials of {}: set \
+                         REGISTRY_PULL_USERNAME and REGISTRY_PULL_PASSWORD (a read-only robot \
+                         account), so that a later scale-out never depends on whoever deployed \
+                         last",
+                        credentials.username
+                    ));
+                }
+                Some(AuthFile { key, content, username: credentials.username, own })
+            }
+        };
         let release =
             Release { build, settings, application, template, auth_file, destinations, wait };
         // Checked now, so that a broken template fails before any AWS call.
@@ -117,10 +133,12 @@ impl Release {
         }
     }
 
-    /// The AWS clients, ECR's in the registry's region.
-    pub fn connect(&self, ctx: &Context) -> anyhow::Result<Aws> {
+    /// The AWS clients (ECR's in the registry's region), and the Elastic Beanstalk handle
+    /// whose deadline starts now.
+    pub fn connect(&self, ctx: &Context) -> anyhow::Result<(Aws, Eb)> {
         let ecr_region = self.build.ecr().and_then(|ecr| ecr.region());
-        Aws::connect(&ctx.env, aws::Setup { ecr_region, ..self.settings.aws() })
+        let setup = aws::Setup { ecr_region, ..self.settings.aws() };
+        Eb::connect(&ctx.env, setup, &self.application, self.wait.timeout)
     }
 
     /// Builds and pushes the image, unless the registry has it.
@@ -129,9 +147,8 @@ impl Release {
     }
 
     /// Publishes the application version (the image must be in the registry).
-    pub fn publish(&self, ctx: &Context, aws: &Aws) -> anyhow::Result<()> {
-        let deadline = Deadline::after(self.wait.timeout);
-        aws.block_on(self.version().publish(ctx, &aws.clients, deadline))
+    pub async fn publish(&self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
+        self.version().publish(ctx, eb).await
     }
 
     /// The steps up to the application version, as a reader checks them, secrets masked.
@@ -152,7 +169,10 @@ impl Release {
         ));
         match &self.auth_file {
             Some(auth) => ui.info(format_args!(
-                "upload the registry auth file, encrypted (SSE AES256): s3://{bucket}/{}",
+                "the instances pull as {} ({}): the registry auth file s3://{bucket}/{} is \
+                 written, encrypted (SSE AES256), only if it holds other credentials",
+                auth.username,
+                if auth.own { "REGISTRY_PULL_USERNAME" } else { "the push credentials" },
                 auth.key
             )),
             None => ui.info(

@@ -75,7 +75,7 @@ fn fix(code: &str) -> &'static str {
 /// An error that is not the service's answer (no connection, no credentials, a timeout), as
 /// one line: each cause's own words, without the debug dump the SDK's context adds, and the
 /// fix when the cause is missing credentials.
-fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut words: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(cause) = next {

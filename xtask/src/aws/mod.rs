@@ -4,32 +4,45 @@
 //! the real clients at local servers). One HTTPS stack: hyper 1 + rustls with ring.
 //!
 //! Every call goes through [`Clients::call`]: raced against Ctrl-C (an in-flight call never
-//! holds the process), bounded by the step's deadline (an endpoint that accepts and never
+//! holds the process), bounded by the command's deadline (an endpoint that accepts and never
 //! answers ends the command by `--timeout`), and throttling is waited out with a backoff of
 //! our own once the SDK's few retries are spent: Elastic Beanstalk throttles any action, in
 //! bursts longer than any retry budget.
+//!
+//! A call that changes state and carries no client token (UpdateEnvironment,
+//! CreateEnvironment, TerminateEnvironment) goes through [`Clients::call_once`] instead: never
+//! resent, by the SDK or by us, except after throttling (which means it was not carried
+//! out). When its answer is lost (a timeout, a connection cut after the request left), the
+//! caller is told so and looks at what the service did before anything is sent again.
 
+mod call;
+mod clock;
+mod deadline;
 mod error;
 
 use std::fmt;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_elasticbeanstalk::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+pub use self::call::Once;
+pub use self::clock::ServiceClock;
+pub use self::deadline::{Deadline, human_duration, time_of_day};
 pub use self::error::{AwsError, is_throttling};
-use crate::run::interrupt::Interrupted;
-use crate::{Context, Env, Failure, exit};
+use crate::run::Env;
 
 /// Attempts per call inside the SDK (transient errors, timeouts); throttling beyond them is
-/// absorbed by [`Clients::call`].
+/// absorbed by `Clients::call`.
 const SDK_ATTEMPTS: u32 = 3;
-/// One attempt may take this long before the SDK gives up on it and retries.
+/// One attempt may take this long before the SDK gives up on it and retries (or, for a call
+/// that is never resent, reports its answer lost); `XTASK_AWS_ATTEMPT_TIMEOUT` (seconds)
+/// changes it.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+pub const ATTEMPT_TIMEOUT_VAR: &str = "XTASK_AWS_ATTEMPT_TIMEOUT";
 /// All attempts of one call together.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Our own backoff after a throttled call: doubling from the first, up to the last.
@@ -81,6 +94,10 @@ pub struct Setup<'a> {
 pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub eb: aws_sdk_elasticbeanstalk::Client,
+    /// Elastic Beanstalk without the SDK's retries: for the calls never resent blindly.
+    pub eb_once: aws_sdk_elasticbeanstalk::Client,
+    /// Elastic Beanstalk's time, from the `Date` of its answers.
+    pub clock: ServiceClock,
     pub ecr: aws_sdk_ecr::Client,
     /// Read only: whether the roles an environment is created with exist.
     pub iam: aws_sdk_iam::Client,
@@ -89,37 +106,21 @@ pub struct Clients {
     endpoints: [String; 4],
 }
 
-/// When the calls of one step must have answered: `--timeout` from the step's start.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline {
-    at: Instant,
-    of: Duration,
-}
-
-impl Deadline {
-    pub fn after(timeout: Duration) -> Deadline {
-        Deadline { at: Instant::now() + timeout, of: timeout }
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-
-    pub fn passed(&self) -> bool {
-        self.remaining().is_zero()
-    }
-
-    /// The timeout this deadline was set from.
-    pub fn timeout(&self) -> Duration {
-        self.of
-    }
-}
-
 impl Clients {
     pub async fn new(env: &Env, setup: Setup<'_>) -> anyhow::Result<Clients> {
+        let attempt = match env.get(ATTEMPT_TIMEOUT_VAR) {
+            None => ATTEMPT_TIMEOUT,
+            Some(secs) => match secs.parse::<u64>() {
+                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                _ => anyhow::bail!(
+                    "{ATTEMPT_TIMEOUT_VAR}={secs:?} is not a number of seconds (at least 1): \
+                     fix or unset it"
+                ),
+            },
+        };
         let timeouts = TimeoutConfig::builder()
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(OPERATION_TIMEOUT.max(attempt * SDK_ATTEMPTS))
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https_client())
@@ -153,9 +154,12 @@ impl Clients {
             .region(Region::new(region.clone()))
             .force_path_style(custom(Service::S3).is_some())
             .build();
+        let clock = ServiceClock::default();
         let eb = aws_sdk_elasticbeanstalk::config::Builder::from(&config)
             .region(Region::new(region.clone()))
-            .build();
+            .interceptor(clock.interceptor());
+        let eb_once = eb.clone().retry_config(RetryConfig::disabled()).build();
+        let eb = eb.build();
         let ecr =
             aws_sdk_ecr::config::Builder::from(&config).region(Region::new(ecr_region.clone()));
         let endpoints = [
@@ -170,6 +174,8 @@ impl Clients {
         Ok(Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             eb: aws_sdk_elasticbeanstalk::Client::from_conf(eb),
+            eb_once: aws_sdk_elasticbeanstalk::Client::from_conf(eb_once),
+            clock,
             ecr: aws_sdk_ecr::Client::from_conf(ecr.build()),
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config)
@@ -198,96 +204,13 @@ impl Clients {
             .build();
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
+            eb_once: eb.clone(),
             eb,
+            clock: ServiceClock::default(),
             ecr: aws_sdk_ecr::Client::from_conf(ecr),
             iam: aws_sdk_iam::Client::from_conf(iam),
             region: "us-east-1".to_owned(),
             endpoints: ["mock", "mock", "mock", "mock"].map(str::to_owned),
-        }
-    }
-
-    /// One AWS call, `doing` saying what it is for (`describe environment acme-web-stg`):
-    /// sent again after a backoff while the service throttles, until it answers or
-    /// `deadline` passes; Ctrl-C ends it at once. A service error is an [`AwsError`].
-    pub async fn call<T, E, R, F, Fut>(
-        &self,
-        ctx: &Context,
-        service: Service,
-        doing: &str,
-        deadline: Deadline,
-        mut send: F,
-    ) -> anyhow::Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
-    {
-        let mut backoff = THROTTLE_BACKOFF.0;
-        let mut throttled = false;
-        loop {
-            let during = || format!("{doing} (a call to {service} was in flight)");
-            let remaining = deadline.remaining();
-            let answer = tokio::select! {
-                answer = tokio::time::timeout(remaining, send()) => answer,
-                () = ctx.interrupt.signalled() => return Err(Interrupted { during: during() }.into()),
-            };
-            let err = match answer {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(err)) => err,
-                Err(_elapsed) => return Err(self.stalled(service, doing, deadline)),
-            };
-            let stalled = matches!(&err, SdkError::TimeoutError(_))
-                || matches!(&err, SdkError::DispatchFailure(f) if f.is_timeout());
-            if !is_throttling(&err) && !stalled {
-                return Err(AwsError::new(doing, &err).into());
-            }
-            if deadline.passed() {
-                return Err(self.stalled(service, doing, deadline));
-            }
-            if is_throttling(&err) && !throttled {
-                ctx.ui.info(format_args!(
-                    "{service} is throttling this account ({}): {doing} again with backoff",
-                    AwsError::new(doing, &err).detail
-                ));
-                throttled = true;
-            }
-            let pause = backoff.min(deadline.remaining());
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = ctx.interrupt.signalled() => return Err(Interrupted { during: doing.to_owned() }.into()),
-            }
-            backoff = (backoff * 2).min(THROTTLE_BACKOFF.1);
-        }
-    }
-
-    /// Every page of a paginated call, in order: `send` gets the `NextToken` of the page
-    /// before (none for the first), `next` reads it from a page. Each page is a [`call`].
-    ///
-    /// [`call`]: Clients::call
-    pub async fn pages<T, E, R, F, Fut>(
-        &self,
-        ctx: &Context,
-        (service, doing): (Service, &str),
-        deadline: Deadline,
-        mut send: F,
-        next: impl Fn(&T) -> Option<&str>,
-    ) -> anyhow::Result<Vec<T>>
-    where
-        F: FnMut(Option<String>) -> Fut,
-        Fut: Future<Output = Result<T, SdkError<E, R>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
-    {
-        let mut pages = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.call(ctx, service, doing, deadline, || send(token.clone())).await?;
-            token = next(&page).map(str::to_owned);
-            pages.push(page);
-            if token.is_none() {
-                return Ok(pages);
-            }
         }
     }
 
@@ -299,20 +222,6 @@ impl Clients {
             Service::Ecr => ecr,
             Service::Iam => iam,
         }
-    }
-
-    fn stalled(&self, service: Service, doing: &str, deadline: Deadline) -> anyhow::Error {
-        Failure::new(
-            exit::TIMED_OUT,
-            format!(
-                "{service} at {} did not answer within {}s (cannot {doing}): check the network \
-                 and the endpoint ({}), or raise --timeout",
-                self.endpoint(service),
-                deadline.timeout().as_secs(),
-                service.endpoint_var()
-            ),
-        )
-        .into()
     }
 }
 

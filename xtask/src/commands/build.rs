@@ -4,11 +4,12 @@
 use crate::aws::{self, Aws};
 use crate::config::settings::Settings;
 use crate::docker::image::Plan;
-use crate::{Context, flags};
+use crate::flags;
+use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let options = flags.image.options(&ctx.env, flags.push, flags.allow_dirty)?;
+    let options = super::image_options(&flags.image, &ctx.env, flags.push, flags.allow_dirty)?;
     let mut plan = Plan::new(ctx, &settings, &options)?;
     if flags.image.dry_run {
         return plan.print(ctx);

@@ -1,14 +1,48 @@
-//! The commands of `cargo xtask`, one module each: thin, each turns its flags into the plain
-//! options of the parts below and composes them. A command never imports another (the
-//! `layers` test checks it); `release/` holds the two that release a commit (`deploy`,
-//! `env create`) and the plan they share.
+//! The commands of `cargo xtask`, one module each (a folder when the command line has a
+//! second word: `env create`, or a second mode: `deploy --local`): thin, each turns its
+//! flags into the plain options of the parts below and composes them. A command never
+//! imports another (the `tidy` tests check it); what several need of their flags is here.
 
 pub mod bench;
 pub mod build;
-pub mod local;
-pub mod release;
+pub mod deploy;
+pub mod env;
 pub mod rollback;
 pub mod status;
-pub mod terminate;
 pub mod test;
 pub mod versions;
+
+use std::time::Duration;
+
+use crate::docker::image;
+use crate::eb::update::{self, WaitOptions};
+use crate::flags::{ImageArgs, WaitArgs};
+use crate::run::Env;
+
+/// The build `ImageArgs` ask for: pushed or not, and whether a dirty work tree may carry a
+/// commit tag.
+fn image_options(
+    args: &ImageArgs,
+    env: &Env,
+    push: bool,
+    allow_dirty: bool,
+) -> anyhow::Result<image::Options> {
+    Ok(image::Options {
+        tag: args.tag.clone(),
+        push,
+        allow_dirty,
+        cache_file: args.cache.path(env)?,
+        test_image: args.test_image.clone(),
+        proxy: None,
+    })
+}
+
+/// How `WaitArgs` wait for Elastic Beanstalk.
+fn wait_options(args: &WaitArgs) -> WaitOptions {
+    WaitOptions {
+        timeout: args.timeout.map_or(update::DEFAULT_TIMEOUT, Duration::from_secs),
+        recovery: args.recovery_window.map_or(update::DEFAULT_RECOVERY, Duration::from_secs),
+        allow_yellow: args.allow_yellow,
+        no_wait: args.no_wait,
+    }
+}

@@ -2,50 +2,52 @@
 //! health (with enhanced health's causes when the environment has it), URL and the last
 //! events. Without: every environment of the application and every one the settings name
 //! (those not created yet say so), one line each.
+//!
+//! Events are kept six weeks and some echo option values ("Invalid option value: '…'"):
+//! the values of the options template's secret entries that this environment sets are
+//! masked, as `deploy` masks them.
 
-use crate::aws::{Aws, DEFAULT_DEADLINE, Deadline};
+use crate::aws::DEFAULT_DEADLINE;
+use crate::config::options::{self, Builtins};
 use crate::config::settings::Settings;
+use crate::config::targets::Target;
+use crate::eb::Eb;
 use crate::eb::environments::{self, Status};
-use crate::{Context, flags};
+use crate::flags;
+use crate::run::Context;
+use crate::run::secret::Secret;
+use crate::run::ui::Ui;
 
 pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let application = settings.application()?.to_owned();
-    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    let application = settings.application()?;
+    let (aws, eb) = Eb::connect(&ctx.env, settings.aws(), application, DEFAULT_DEADLINE)?;
+    let ui = &ctx.ui;
     aws.block_on(async {
-        let clients = &aws.clients;
-        let deadline = Deadline::after(DEFAULT_DEADLINE);
         match &flags.env {
             Some(arg) => {
                 let target = settings.target(Some(arg), || Ok(None))?;
-                let status = environments::one(
-                    ctx,
-                    clients,
-                    &application,
-                    &target.name,
-                    flags.events,
-                    deadline,
-                )
-                .await?;
+                hide_secrets(ctx, &target);
+                let status = environments::one(ctx, &eb, &target.name, flags.events).await?;
                 if flags.json {
-                    println!("{}", serde_json::to_string_pretty(&status)?);
+                    ui.out(serde_json::to_string_pretty(&status)?);
                 } else {
-                    print_one(&status);
+                    print_one(ui, &status);
                 }
             }
             None => {
-                let mut all = environments::all(ctx, clients, &application, deadline).await?;
+                let mut all = environments::all(ctx, &eb).await?;
                 let mut missing = Vec::new();
                 for target in settings.mapped() {
                     if !all.iter().any(|s| s.environment == target.name) {
-                        all.push(Status::missing(&application, &target.name));
+                        all.push(Status::missing(application, &target.name));
                         missing.push(target.deploy_env().to_owned());
                     }
                 }
                 if flags.json {
-                    println!("{}", serde_json::to_string_pretty(&all)?);
+                    ui.out(serde_json::to_string_pretty(&all)?);
                 } else {
-                    print_all(&application, &all, &missing);
+                    print_all(ui, application, &all, &missing);
                 }
             }
         }
@@ -53,33 +55,44 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
     })
 }
 
+/// Masks, from now on, the secret values the options template renders to for `target`
+/// with this process's variables.
+fn hide_secrets(ctx: &Context, target: &Target) {
+    let builtins =
+        Builtins { deploy_env: target.deploy_env(), eb_environment: &target.name, image_tag: "" };
+    let vars = |name: &str| builtins.get(name).or_else(|| ctx.env.get(name).map(str::to_owned));
+    for value in options::secret_values_in(&ctx.root, &vars) {
+        ctx.ui.hide(&Secret::new(value));
+    }
+}
+
 fn or_dash(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("-")
 }
 
-fn print_one(status: &Status) {
-    println!("{} / {}", status.application, status.environment);
-    println!("  version  {}", or_dash(&status.version));
-    println!("  status   {}", or_dash(&status.status));
+fn print_one(ui: &Ui, status: &Status) {
+    ui.out(format_args!("{} / {}", status.application, status.environment));
+    ui.out(format_args!("  version  {}", or_dash(&status.version)));
+    ui.out(format_args!("  status   {}", or_dash(&status.status)));
     let detail = status.health_status.as_ref().map(|h| format!(" ({h})")).unwrap_or_default();
-    println!("  health   {}{detail}", or_dash(&status.health));
+    ui.out(format_args!("  health   {}{detail}", or_dash(&status.health)));
     for cause in &status.causes {
-        println!("           {cause}");
+        ui.out(format_args!("           {cause}"));
     }
-    println!("  url      {}", or_dash(&status.url));
-    println!("  updated  {}", or_dash(&status.updated));
+    ui.out(format_args!("  url      {}", or_dash(&status.url)));
+    ui.out(format_args!("  updated  {}", or_dash(&status.updated)));
     if !status.events.is_empty() {
-        println!("  last events, newest first:");
+        ui.out("  last events, newest first:");
         for event in &status.events {
-            println!("    {}  {:<5}  {}", event.date, event.severity, event.message);
+            ui.out(format_args!("    {}  {:<5}  {}", event.date, event.severity, event.message));
         }
     }
 }
 
 /// `missing`: how the environments that do not exist are named in the settings, in order.
-fn print_all(application: &str, all: &[Status], missing: &[String]) {
+fn print_all(ui: &Ui, application: &str, all: &[Status], missing: &[String]) {
     if all.is_empty() {
-        println!("{application} has no environments");
+        ui.out(format_args!("{application} has no environments"));
         return;
     }
     let width = all.iter().map(|s| s.environment.len()).max().unwrap_or(0);
@@ -87,19 +100,19 @@ fn print_all(application: &str, all: &[Status], missing: &[String]) {
     for status in all {
         if status.status.is_none() {
             let name = missing.next().unwrap_or(&status.environment);
-            println!(
+            ui.out(format_args!(
                 "{:<width$}  not created: `cargo xtask env create {name}`",
                 status.environment
-            );
+            ));
             continue;
         }
-        println!(
+        ui.out(format_args!(
             "{:<width$}  {:<11}  {:<6}  {:<24}  {}",
             status.environment,
             or_dash(&status.status),
             or_dash(&status.health),
             or_dash(&status.version),
             or_dash(&status.url),
-        );
+        ));
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use crate::docker::cache;
 use crate::docker::{self, Build};
-use crate::{Context, Failure, flags};
+use crate::flags;
+use crate::run::{Context, Failure};
 
 /// Everything `test` will do, decided before anything runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(flags: &flags::Test, env: &crate::Env) -> anyhow::Result<Plan> {
+    pub fn new(flags: &flags::Test, env: &crate::run::Env) -> anyhow::Result<Plan> {
         let cache_file = flags.cache.path(env)?;
         Ok(Plan {
             image: docker::with_default_tag(&flags.image),

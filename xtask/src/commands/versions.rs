@@ -6,22 +6,28 @@
 
 use anyhow::bail;
 
-use crate::aws::{Aws, Clients, DEFAULT_DEADLINE, Deadline};
+use std::time::Duration;
+
 use crate::config::settings::Settings;
-use crate::eb::environments;
 use crate::eb::events::utc;
 use crate::eb::versions::{self, Version};
-use crate::{Context, flags};
+use crate::eb::{Eb, environments};
+use crate::flags;
+use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let application = settings.application()?.to_owned();
-    let aws = Aws::connect(&ctx.env, settings.aws())?;
+    let application = settings.application()?;
+    let timeout = match flags {
+        flags::Versions::Prune { timeout, .. } => {
+            timeout.map_or(PRUNE_TIMEOUT, Duration::from_secs)
+        }
+        flags::Versions::List { .. } => crate::aws::DEFAULT_DEADLINE,
+    };
+    let (aws, eb) = Eb::connect(&ctx.env, settings.aws(), application, timeout)?;
     aws.block_on(async {
-        let clients = &aws.clients;
-        let deadline = Deadline::after(DEFAULT_DEADLINE);
-        let mut versions = versions::list(ctx, clients, Some(&application), deadline).await?;
-        let environments = environments::all(ctx, clients, &application, deadline).await?;
+        let mut versions = versions::list(ctx, &eb, Some(application)).await?;
+        let environments = environments::all(ctx, &eb).await?;
         for version in &mut versions {
             version.running_on = environments
                 .iter()
@@ -31,17 +37,18 @@ pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
         }
         match flags {
             flags::Versions::List { json: true } => {
-                println!("{}", serde_json::to_string_pretty(&versions)?)
+                ctx.ui.out(serde_json::to_string_pretty(&versions)?)
             }
-            flags::Versions::List { json: false } => print(&application, &versions),
-            flags::Versions::Prune { keep, dry_run, delete_bundles } => {
+            flags::Versions::List { json: false } => print(ctx, application, &versions),
+            flags::Versions::Prune { keep, dry_run, delete_bundles, .. } => {
                 let prune =
                     Prune { keep: *keep, dry_run: *dry_run, delete_bundles: *delete_bundles };
-                prune.run(ctx, clients, &application, &versions, deadline).await?;
+                eb.say_deadline(ctx);
+                prune.run(ctx, &eb, &versions).await?;
             }
         }
-        let used = versions::list(ctx, clients, None, deadline).await?.len();
-        let of = match versions::quota(ctx, clients, deadline).await? {
+        let used = versions::list(ctx, &eb, None).await?.len();
+        let of = match versions::quota(ctx, &eb).await? {
             Some(max) => format!(" of {max} ({}%)", used * 100 / (max.max(1) as usize)),
             None => String::new(),
         };
@@ -52,6 +59,10 @@ pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
     })
 }
 
+/// Default for `versions prune --timeout`: listing and deleting hundreds of versions, one
+/// call each, under throttling.
+const PRUNE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 /// What `versions prune` was asked to do.
 struct Prune {
     keep: usize,
@@ -60,14 +71,8 @@ struct Prune {
 }
 
 impl Prune {
-    async fn run(
-        &self,
-        ctx: &Context,
-        clients: &Clients,
-        application: &str,
-        versions: &[Version],
-        deadline: Deadline,
-    ) -> anyhow::Result<()> {
+    async fn run(&self, ctx: &Context, eb: &Eb, versions: &[Version]) -> anyhow::Result<()> {
+        let application = &eb.application;
         let keep = self.keep;
         if keep == 0 {
             bail!("--keep 0 would leave nothing to roll back to: keep at least 1");
@@ -85,16 +90,7 @@ impl Prune {
             let created = created.unwrap_or_else(|| "-".to_owned());
             if self.dry_run {
                 ctx.ui.info(format_args!("would delete {label} ({created})"));
-            } else if versions::delete(
-                ctx,
-                clients,
-                application,
-                label,
-                self.delete_bundles,
-                deadline,
-            )
-            .await?
-            {
+            } else if versions::delete(ctx, eb, label, self.delete_bundles).await? {
                 ctx.ui.info(format_args!("deleted {label} ({created})"));
             } else {
                 // Being deployed somewhere this very moment: kept, said, and on we go.
@@ -108,18 +104,18 @@ impl Prune {
     }
 }
 
-fn print(application: &str, versions: &[Version]) {
+fn print(ctx: &Context, application: &str, versions: &[Version]) {
     if versions.is_empty() {
-        println!("{application} has no application versions");
+        ctx.ui.out(format_args!("{application} has no application versions"));
     }
     let width = versions.iter().map(|v| v.label.len()).max().unwrap_or(0);
     for version in versions {
-        println!(
+        ctx.ui.out(format_args!(
             "{:<width$}  {:<24}  {:<11}  {}",
             version.label,
             version.created.as_ref().map(utc).as_deref().unwrap_or("-"),
             version.status.as_deref().unwrap_or("-"),
             version.running_on.join(", "),
-        );
+        ));
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use crate::Context;
+use crate::run::Context;
 use crate::run::cmd::Cmd;
 
 fn git(ctx: &Context) -> Cmd {

@@ -5,6 +5,7 @@ pub mod dockerrun;
 pub mod ebconfig;
 pub mod envfile;
 pub mod git;
+pub mod launch;
 pub mod options;
 pub mod settings;
 pub mod targets;

@@ -151,7 +151,36 @@ pub fn render_file(root: &Path, vars: &dyn Fn(&str) -> Option<String>) -> anyhow
     render(&text, vars).with_context(|| TEMPLATE.to_owned())
 }
 
+/// The secret values the template renders to with what `vars` has: an entry with an unset
+/// variable is skipped, not an error. For the commands that only show what Elastic
+/// Beanstalk says (`status`): its events may echo an option's value.
+pub fn secret_values_in(root: &Path, vars: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(root.join(TEMPLATE)) else { return Vec::new() };
+    let Ok((options, _)) = render_entries(&text, vars) else { return Vec::new() };
+    options.secret_values().map(str::to_owned).collect()
+}
+
 pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Options> {
+    let (options, unset) = render_entries(template, vars)?;
+    if !unset.is_empty() {
+        let names: Vec<String> =
+            unset.iter().map(|(var, option)| format!("{var} (for {option})")).collect();
+        bail!(
+            "{} not set: export {}, or set it in your CI context (an unset variable is never \
+             rendered as empty)",
+            names.join(", "),
+            if unset.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(options)
+}
+
+/// The entries rendered, those with an unset variable left out; and each unset variable
+/// with the option that uses it.
+fn render_entries(
+    template: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Options, Vec<(String, String)>)> {
     let entries: Vec<Entry> = serde_json::from_str(template).map_err(|err| {
         anyhow!("not a valid options list at line {}, column {}: {err}", err.line(), err.column())
     })?;
@@ -163,9 +192,13 @@ pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> anyhow::
         if !seen.insert(key) {
             bail!("{}:{} is set twice", entry.namespace, entry.option_name);
         }
+        let before = unset.len();
         let value = expand(&entry.value, vars, &mut |var| {
             unset.push((var.to_owned(), format!("{}:{}", entry.namespace, entry.option_name)));
         });
+        if unset.len() > before {
+            continue;
+        }
         let upper = entry.option_name.to_ascii_uppercase();
         let secret = entry.secret || SECRET_WORDS.iter().any(|w| upper.contains(w));
         options.push(OptionSetting {
@@ -176,17 +209,7 @@ pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> anyhow::
             secret,
         });
     }
-    if !unset.is_empty() {
-        let names: Vec<String> =
-            unset.iter().map(|(var, option)| format!("{var} (for {option})")).collect();
-        bail!(
-            "{} not set: export {}, or set it in your CI context (an unset variable is never \
-             rendered as empty)",
-            names.join(", "),
-            if unset.len() == 1 { "it" } else { "them" }
-        );
-    }
-    Ok(Options(options))
+    Ok((Options(options), unset))
 }
 
 /// Expands `$NAME`, `${NAME}` and `$$` (a literal `$`); reports each unset name.

@@ -9,10 +9,10 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::Env;
 use crate::aws;
 use crate::config::ebconfig::EbConfig;
-use crate::config::targets::{Environment, Launch};
+use crate::config::launch::{Environment, Health, Launch, LoadBalancer};
+use crate::run::Env;
 
 /// The settings after environment overrides.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,6 +80,8 @@ struct Table {
     instance_profile: Option<String>,
     service_role: Option<String>,
     single_instance: Option<bool>,
+    health: Option<String>,
+    load_balancer: Option<String>,
     production_branches: Option<Vec<String>>,
     #[serde(default)]
     environments: BTreeMap<String, Environment>,
@@ -153,6 +155,26 @@ impl Settings {
                 .unwrap_or_else(|| Launch::DEFAULT_SERVICE_ROLE.to_owned()),
             single_instance: switch(env, "EB_SINGLE_INSTANCE", table.single_instance)?
                 .unwrap_or(false),
+            health: match pick("EB_HEALTH", table.health).as_deref() {
+                None | Some("enhanced") => Health::Enhanced,
+                Some("basic") => Health::Basic,
+                Some(other) => bail!(
+                    "health is {other:?}: use \"enhanced\" (the default: each instance says what \
+                     it runs, which the verdict of a deploy rests on) or \"basic\" (`health` in \
+                     [workspace.metadata.deploy], or EB_HEALTH)"
+                ),
+            },
+            load_balancer: match pick("EB_LOAD_BALANCER", table.load_balancer).as_deref() {
+                None | Some("application") => LoadBalancer::Application,
+                Some("network") => LoadBalancer::Network,
+                Some("classic") => LoadBalancer::Classic,
+                Some(other) => bail!(
+                    "load_balancer is {other:?}: use \"application\" (the default), \"network\" \
+                     or \"classic\" (`load_balancer` in [workspace.metadata.deploy], or \
+                     EB_LOAD_BALANCER)"
+                ),
+            },
+            cname: None,
         };
         Ok(Settings {
             application: pick("EB_APPLICATION", table.application),

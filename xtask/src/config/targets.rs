@@ -1,34 +1,12 @@
 //! The environments a command acts on: named on the command line (a key of
 //! `[workspace.metadata.deploy.environments]`, or an Elastic Beanstalk environment name), or
-//! the ones mapped to the branch being deployed; how `env create` makes each; and which are
+//! the ones mapped to the branch being deployed; the launch settings of each; and which are
 //! production.
 
 use anyhow::bail;
-use serde::Deserialize;
 
-use crate::config::options::Options;
+use crate::config::launch::Launch;
 use crate::config::settings::Settings;
-
-/// The namespaces of the options a launch sets (EB developer guide, "General options for
-/// all environments").
-pub const EB_ENVIRONMENT: &str = "aws:elasticbeanstalk:environment";
-pub const LAUNCH_CONFIGURATION: &str = "aws:autoscaling:launchconfiguration";
-pub const EC2_INSTANCES: &str = "aws:ec2:instances";
-
-/// An entry of `[workspace.metadata.deploy.environments]`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Environment {
-    /// The Elastic Beanstalk environment name.
-    pub name: String,
-    /// The git branch that deploys to it when `deploy` is given no environment. Several
-    /// environments may name the same branch: a deploy of it releases to all of them.
-    pub branch: Option<String>,
-    /// `env create`: the EC2 instance type, instead of the `instance_type` setting.
-    pub instance_type: Option<String>,
-    /// `env create`: one instance without a load balancer, instead of `single_instance`.
-    pub single_instance: Option<bool>,
-}
 
 /// An environment a command acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,54 +21,6 @@ impl Target {
     /// What `$DEPLOY_ENV` means in the options template: the key, else the EB name.
     pub fn deploy_env(&self) -> &str {
         self.key.as_deref().unwrap_or(&self.name)
-    }
-}
-
-/// How `env create` makes an environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Launch {
-    /// A platform ARN that pins the platform; else the newest Docker on Amazon Linux 2023.
-    pub platform: Option<String>,
-    /// The EC2 instance type; else Elastic Beanstalk's default.
-    pub instance_type: Option<String>,
-    /// The instance profile the instances run with (it pulls from ECR, reads S3).
-    pub instance_profile: String,
-    /// The role Elastic Beanstalk manages the environment with.
-    pub service_role: String,
-    /// One instance with an Elastic IP, no load balancer; else load balanced.
-    pub single_instance: bool,
-}
-
-impl Default for Launch {
-    fn default() -> Launch {
-        Launch {
-            platform: None,
-            instance_type: None,
-            instance_profile: Launch::DEFAULT_INSTANCE_PROFILE.to_owned(),
-            service_role: Launch::DEFAULT_SERVICE_ROLE.to_owned(),
-            single_instance: false,
-        }
-    }
-}
-
-impl Launch {
-    /// The names the EB console and the EB CLI give the roles they create.
-    pub const DEFAULT_INSTANCE_PROFILE: &str = "aws-elasticbeanstalk-ec2-role";
-    pub const DEFAULT_SERVICE_ROLE: &str = "aws-elasticbeanstalk-service-role";
-
-    /// A new environment's option settings: the template's, then the launch's where the
-    /// template does not set them (the template wins: it is the more specific).
-    pub fn options(&self, template: &Options) -> Options {
-        let mut options = template.clone();
-        let kind = if self.single_instance { "SingleInstance" } else { "LoadBalanced" };
-        options.or_add(EB_ENVIRONMENT, "EnvironmentType", kind);
-        options.or_add(EB_ENVIRONMENT, "ServiceRole", &self.service_role);
-        options.or_add(LAUNCH_CONFIGURATION, "IamInstanceProfile", &self.instance_profile);
-        if let Some(instance_type) = &self.instance_type {
-            // `InstanceType` of the launch configuration is obsolete; the first listed wins.
-            options.or_add(EC2_INSTANCES, "InstanceTypes", instance_type);
-        }
-        options
     }
 }
 
@@ -210,6 +140,7 @@ impl Settings {
             single_instance: entry
                 .and_then(|e| e.single_instance)
                 .unwrap_or(self.launch.single_instance),
+            cname: entry.and_then(|e| e.cname.clone()),
             ..self.launch.clone()
         }
     }
@@ -234,7 +165,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Env;
+    use crate::run::Env;
 
     const MANIFEST: &str = r#"
 [workspace.metadata.deploy]

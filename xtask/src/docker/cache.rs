@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-use crate::Context;
 use crate::docker::{self, docker};
+use crate::run::Context;
 use crate::run::cmd::last_lines;
 use crate::run::interrupt::Interrupted;
 use crate::run::pipe;

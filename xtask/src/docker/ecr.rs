@@ -7,9 +7,9 @@
 use anyhow::{Context as _, bail};
 use aws_sdk_ecr::types::ImageTagMutability;
 
-use crate::Context;
 use crate::aws::{AwsError, Clients, Deadline, Service};
-use crate::docker::registry::Credentials;
+use crate::docker::credentials::Credentials;
+use crate::run::Context;
 use crate::run::secret::Secret;
 
 /// What the image's host says of an ECR registry.

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::Context;
 use crate::aws::Aws;
 use crate::config::git;
 use crate::config::settings::Settings;
@@ -14,6 +13,7 @@ use crate::docker::ecr::Ecr;
 use crate::docker::reference::ImageRef;
 use crate::docker::registry::{Auth, Session};
 use crate::docker::{self, Build, Builder, cache};
+use crate::run::Context;
 
 /// What to build, and whether to push it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! `deploy --local`.
 
 pub mod cache;
+pub mod credentials;
 pub mod dockerfile;
 pub mod ecr;
 pub mod image;
@@ -10,12 +11,12 @@ pub mod local;
 pub mod reference;
 pub mod registry;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::Context;
+use crate::run::Context;
 use crate::run::cmd::{Cmd, CommandFailed, last_lines};
 use crate::run::interrupt::Interrupted;
 
@@ -26,6 +27,24 @@ pub const DOCKERFILE: &str = "web/Dockerfile";
 pub const BUILD_CACHE_LABEL: &str = "dev.xtask.build-cache=web";
 /// The `build` stage (compiled release binaries), tagged so later deploy builds reuse it.
 pub const BUILD_STAGE_IMAGE: &str = "web-build-stage:latest";
+
+/// The workspace to work on: `dir` (`--project-dir`), else the one this xtask was built in.
+/// It must hold the web Dockerfile: everything else is found from there.
+pub fn workspace_root(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let root = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+        }
+    };
+    if !root.join(DOCKERFILE).is_file() {
+        bail!(
+            "{} is not this project's workspace (no {DOCKERFILE}): pass --project-dir DIR",
+            root.display()
+        );
+    }
+    Ok(root)
+}
 
 /// Which builder `docker build` goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,21 +2,22 @@
 //! `docker::ecr`), and a login session in a docker config directory of its own
 //! (the user's `~/.docker/config.json` is never touched, nor an OS keychain), with the
 //! password fed through stdin; the run's scrubber (`ui`) masks it in anything docker says
-//! back.
+//! back. The directory is private: a random name (never derived from the PID), mode 0700,
+//! made atomically (`tempfile`), and removed when the session ends, whatever the ending.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
 use crate::aws::{Aws, DEFAULT_DEADLINE, Deadline};
 use crate::config::settings::{RegistryKind, Settings};
+use crate::docker::credentials::{Credentials, server_key};
 use crate::docker::docker;
 use crate::docker::ecr::{self, Ecr};
 use crate::docker::reference::{ImageRef, registry_of};
 use crate::run::cmd::{Cmd, CommandFailed};
-use crate::run::secret::Secret;
-use crate::{Context, Env};
+use crate::run::{Context, Env};
 
 /// How the registry of `repository` is logged in to: the `registry` setting, else ECR for
 /// an ECR host and a user and password for any other.
@@ -54,71 +55,37 @@ impl Auth {
     }
 }
 
-/// `REGISTRY_USERNAME` and `REGISTRY_PASSWORD`, both required to push.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub username: String,
-    pub password: Secret,
-}
-
-impl Credentials {
-    pub fn from_env(env: &Env, registry: &str) -> anyhow::Result<Credentials> {
-        let missing: Vec<&str> = ["REGISTRY_USERNAME", "REGISTRY_PASSWORD"]
-            .into_iter()
-            .filter(|name| env.get(name).is_none())
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "{} not set: pushing to {registry} needs REGISTRY_USERNAME and REGISTRY_PASSWORD \
-                 (in CI, from a context; never in a file)",
-                missing.join(" and ")
-            );
-        }
-        Ok(Credentials {
-            username: env.get("REGISTRY_USERNAME").unwrap_or_default().to_owned(),
-            password: Secret::new(env.get("REGISTRY_PASSWORD").unwrap_or_default()),
-        })
-    }
-}
-
-impl Credentials {
-    /// `base64(user:password)`, as a docker config carries it: as secret as the password.
-    pub fn token(&self) -> Secret {
-        use base64::Engine as _;
-        let pair = format!("{}:{}", self.username, self.password.expose());
-        Secret::new(base64::engine::general_purpose::STANDARD.encode(pair))
-    }
-
-    /// The docker config (`{"auths": …}`, what `docker login` writes) with these
-    /// credentials for `registry`: what Elastic Beanstalk reads to pull from it.
-    pub fn docker_config(&self, registry: &str) -> Secret {
-        let auths = serde_json::json!({ "auths": { server_key(registry): { "auth": self.token().expose() } } });
-        Secret::new(auths.to_string())
-    }
-}
-
 /// A docker CLI talking to one registry with its own config directory.
 #[derive(Debug)]
 pub struct Session {
     pub registry: String,
-    pub config_dir: PathBuf,
     pub auth: Auth,
     /// What `docker login` takes: the basic credentials, or ECR's token once fetched.
     credentials: Option<Credentials>,
-    /// Remove `config_dir` (and the login it holds) when the session ends.
-    owns_dir: bool,
+    /// The private config directory, once logged in; removed (with the login it holds)
+    /// when the session ends.
+    config_dir: Option<tempfile::TempDir>,
 }
+
+/// How a plan shows the config directory before it exists.
+const PLANNED_CONFIG_DIR: &str = "$TMPDIR/xtask-docker-XXXXXX";
 
 impl Session {
     /// A session as planned: nothing is created or asked until [`Session::login`].
     pub fn planned(registry: &str, auth: Auth) -> Session {
-        let config_dir =
-            std::env::temp_dir().join(format!("xtask-docker-config-{}", std::process::id()));
         let credentials = match &auth {
             Auth::Basic(credentials) => Some(credentials.clone()),
             Auth::Ecr(_) => None,
         };
-        Session { registry: registry.to_owned(), config_dir, auth, credentials, owns_dir: false }
+        Session { registry: registry.to_owned(), auth, credentials, config_dir: None }
+    }
+
+    /// The config directory docker is pointed at.
+    pub fn config_dir(&self) -> PathBuf {
+        match &self.config_dir {
+            Some(dir) => dir.path().to_path_buf(),
+            None => PathBuf::from(PLANNED_CONFIG_DIR),
+        }
     }
 
     /// The ECR registry, when the session logs in to one.
@@ -138,7 +105,7 @@ impl Session {
     }
 
     fn docker(&self) -> Cmd {
-        docker().arg("--config").arg(&self.config_dir)
+        docker().arg("--config").arg(self.config_dir())
     }
 
     /// `docker login`, the password on stdin (ECR's user `AWS` until its token is known).
@@ -174,10 +141,15 @@ impl Session {
             let deadline = Deadline::after(DEFAULT_DEADLINE);
             self.credentials = Some(aws.block_on(ecr.authorize(ctx, &aws.clients, deadline))?);
         }
-        create_private_dir(&self.config_dir)?;
-        self.owns_dir = true;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-docker-")
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .context("create the private docker config directory (in TMPDIR)")?;
+        let path = dir.path().join("config.json");
+        self.config_dir = Some(dir);
         let config = serde_json::json!({ "credHelpers": { server_key(&self.registry): "" } });
-        let path = self.config_dir.join("config.json");
         fs::write(&path, config.to_string())
             .with_context(|| format!("write the docker config {}", path.display()))?;
         let login = self.login_cmd();
@@ -262,19 +234,6 @@ impl Session {
 const UNREACHABLE: [&str; 6] =
     ["connection refused", "no such host", "timeout", "dial tcp", "network is unreachable", "eof"];
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        if self.owns_dir {
-            let _ = fs::remove_dir_all(&self.config_dir);
-        }
-    }
-}
-
-/// The key docker's config uses for `registry` (Docker Hub keeps its historical URL).
-pub fn server_key(registry: &str) -> &str {
-    if registry == "docker.io" { "https://index.docker.io/v1/" } else { registry }
-}
-
 /// The last line docker wrote to stderr when it failed; any other error (Ctrl-C, docker
 /// missing) as it is.
 fn said(err: anyhow::Error) -> anyhow::Result<String> {
@@ -289,18 +248,10 @@ fn is_loopback(registry: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    let _ = fs::remove_dir_all(dir);
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("create the docker config directory {}", dir.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::secret::Secret;
 
     #[test]
     fn the_password_goes_through_stdin_only() {
@@ -346,26 +297,6 @@ mod tests {
                 "denied \"robot\" permission (cannot push): give the account write access"
             )
         );
-    }
-
-    #[test]
-    fn the_docker_config_for_elastic_beanstalk_carries_the_token() {
-        let credentials =
-            Credentials { username: "acme+deployer".into(), password: Secret::new("pw") };
-        let file = credentials.docker_config("quay.io");
-        let json: serde_json::Value = serde_json::from_str(file.expose()).unwrap();
-        assert_eq!(json["auths"]["quay.io"]["auth"], "YWNtZStkZXBsb3llcjpwdw==");
-        assert!(
-            credentials.docker_config("docker.io").expose().contains("https://index.docker.io/v1/")
-        );
-        assert_eq!(format!("{file:?} {:?}", credentials.token()), "*** ***");
-    }
-
-    #[test]
-    fn missing_credentials_are_named() {
-        let env = Env::default().with("REGISTRY_USERNAME", "robot");
-        let err = Credentials::from_env(&env, "quay.io").unwrap_err().to_string();
-        assert!(err.starts_with("REGISTRY_PASSWORD not set"), "{err}");
     }
 
     #[test]

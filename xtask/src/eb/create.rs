@@ -1,7 +1,8 @@
-//! A new environment: its platform (the newest Docker on Amazon Linux 2023, or the pinned
-//! one), its application (created when missing), the IAM roles it needs (checked, never
-//! created: IAM is not ours), then one CreateEnvironment with the first version and the
-//! option settings, followed like an update until it runs healthy.
+//! A new environment: its name free in the region and its CNAME prefix available, its
+//! platform (the newest Docker on Amazon Linux 2023, or the pinned one), its application
+//! (created when missing), the IAM roles it needs (checked, never created: IAM is not
+//! ours), then one CreateEnvironment (never resent blindly: `operation`) with the first
+//! version and the option settings, followed like an update until it runs healthy.
 //!
 //! From AWS's documentation and the EB CLI: CreateEnvironment succeeds even when the
 //! instance profile does not exist; the launch fails minutes later ("The instance profile …
@@ -12,44 +13,34 @@ use std::cmp::Reverse;
 
 use aws_sdk_elasticbeanstalk::types::{ConfigurationOptionSetting, PlatformFilter};
 
-use crate::Context;
-use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::{AwsError, Service};
 use crate::eb::follow::{self, Followed};
-use crate::eb::judge::Judge;
+use crate::eb::operation::{self, Kind};
 use crate::eb::outcome::{self, Outcome};
 use crate::eb::update::WaitOptions;
 use crate::eb::wait::Pace;
+use crate::eb::{Eb, environments};
+use crate::run::Context;
 
 /// The platform branch `env create` picks its newest version from.
 pub const DOCKER_BRANCH: &str = "Docker running on 64bit Amazon Linux 2023";
 
 /// The newest Docker on Amazon Linux 2023 that is Ready: its ARN. Among the versions of the
 /// branch, the highest marked recommended, else the highest (as the EB CLI picks).
-pub async fn newest_platform(
-    ctx: &Context,
-    clients: &Clients,
-    deadline: Deadline,
-) -> anyhow::Result<String> {
+pub async fn newest_platform(ctx: &Context, eb: &Eb) -> anyhow::Result<String> {
     let filter = |kind: &str, value: &str| {
         PlatformFilter::builder().r#type(kind).operator("=").values(value).build()
     };
     let doing = format!("list the platform versions of {DOCKER_BRANCH}");
-    let pages = clients
-        .pages(
-            ctx,
-            (Service::ElasticBeanstalk, &doing),
-            deadline,
-            |token| {
-                clients
-                    .eb
-                    .list_platform_versions()
-                    .filters(filter("PlatformBranchName", DOCKER_BRANCH))
-                    .filters(filter("PlatformStatus", "Ready"))
-                    .set_next_token(token)
-                    .send()
-            },
-            |page| page.next_token(),
-        )
+    let pages = eb
+        .pages(ctx, &doing, |token| {
+            eb.client()
+                .list_platform_versions()
+                .filters(filter("PlatformBranchName", DOCKER_BRANCH))
+                .filters(filter("PlatformStatus", "Ready"))
+                .set_next_token(token)
+                .send()
+        })
         .await?;
     let mut found = Vec::new();
     for summary in pages.iter().flat_map(|page| page.platform_summary_list()) {
@@ -68,7 +59,7 @@ pub async fn newest_platform(
             "no platform version of \"{DOCKER_BRANCH}\" is available in {}: pin one with \
              `platform` in [workspace.metadata.deploy] (a platform ARN; `aws elasticbeanstalk \
              list-platform-versions` lists them)",
-            clients.region
+            eb.region()
         ),
     }
 }
@@ -79,32 +70,25 @@ fn numbers(version: &str) -> Vec<u64> {
 }
 
 /// Whether the application exists.
-pub async fn application_exists(
-    ctx: &Context,
-    clients: &Clients,
-    application: &str,
-    deadline: Deadline,
-) -> anyhow::Result<bool> {
+pub async fn application_exists(ctx: &Context, eb: &Eb) -> anyhow::Result<bool> {
+    let application = eb.application.as_str();
     let doing = format!("describe application {application}");
-    let answer = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients.eb.describe_applications().application_names(application).send()
+    let answer = eb
+        .call(ctx, &doing, || {
+            eb.client().describe_applications().application_names(application).send()
         })
         .await?;
     Ok(answer.applications().iter().any(|a| a.application_name() == Some(application)))
 }
 
-pub async fn create_application(
-    ctx: &Context,
-    clients: &Clients,
-    application: &str,
-    deadline: Deadline,
-) -> anyhow::Result<()> {
+/// Creates the application. Sent again after a lost answer, it is refused as existing:
+/// what we wanted.
+pub async fn create_application(ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
+    let application = eb.application.as_str();
     let doing = format!("create application {application}");
-    let created = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
+    let created = eb
+        .call(ctx, &doing, || {
+            eb.client()
                 .create_application()
                 .application_name(application)
                 .description("created by cargo xtask env create")
@@ -135,17 +119,12 @@ pub struct Roles<'a> {
 /// Checks that the instance profile and the service role exist (`iam:GetInstanceProfile`,
 /// `iam:GetRole`); a missing one is an error that says what to create. Identities that may
 /// not read IAM get a warning, and the roles are assumed to exist (as the EB CLI does).
-pub async fn check_roles(
-    ctx: &Context,
-    clients: &Clients,
-    roles: &Roles<'_>,
-    deadline: Deadline,
-) -> anyhow::Result<()> {
+pub async fn check_roles(ctx: &Context, eb: &Eb, roles: &Roles<'_>) -> anyhow::Result<()> {
     let profile = last_part(roles.instance_profile);
     let doing = format!("look up instance profile {profile}");
-    let found = clients
-        .call(ctx, Service::Iam, &doing, deadline, || {
-            clients.iam.get_instance_profile().instance_profile_name(profile).send()
+    let found = eb
+        .call_other(ctx, Service::Iam, &doing, || {
+            eb.iam().get_instance_profile().instance_profile_name(profile).send()
         })
         .await;
     let profile_found = match found {
@@ -169,8 +148,8 @@ pub async fn check_roles(
     }
     let role = last_part(roles.service_role);
     let doing = format!("look up service role {role}");
-    let found = clients
-        .call(ctx, Service::Iam, &doing, deadline, || clients.iam.get_role().role_name(role).send())
+    let found = eb
+        .call_other(ctx, Service::Iam, &doing, || eb.iam().get_role().role_name(role).send())
         .await;
     let role_found = match found {
         Ok(_) => Some(true),
@@ -221,10 +200,51 @@ fn last_part(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
+/// Checks, before anything is built, that `environment` can be created: its name is free
+/// in the whole region (names are unique per account and region, across applications:
+/// the CreateEnvironment reference) and its CNAME prefix is available
+/// (`CheckDNSAvailability`). `exists` is the error when it exists in our application.
+pub async fn check_name(
+    ctx: &Context,
+    eb: &Eb,
+    environment: &str,
+    cname_prefix: &str,
+    exists: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Result<()> {
+    if let Some(env) = environments::find_in_region(ctx, eb, environment).await? {
+        let theirs = env.application_name().unwrap_or("another application");
+        if theirs == eb.application {
+            return Err(exists());
+        }
+        anyhow::bail!(
+            "environment name {environment} is taken in {} by application {theirs} (names are \
+             unique per region, whatever the application): pick another `name` for it in \
+             [workspace.metadata.deploy.environments]",
+            eb.region()
+        );
+    }
+    let doing = format!("check that the CNAME prefix {cname_prefix} is available");
+    let answer = eb
+        .call(ctx, &doing, || {
+            eb.client().check_dns_availability().cname_prefix(cname_prefix).send()
+        })
+        .await?;
+    if answer.available() == Some(false) {
+        anyhow::bail!(
+            "the CNAME prefix {cname_prefix} is taken in {} (another account or environment \
+             uses {cname_prefix}.{}.elasticbeanstalk.com): set another with `cname = \"…\"` in \
+             the environment's entry of [workspace.metadata.deploy.environments]",
+            eb.region(),
+            eb.region()
+        );
+    }
+    Ok(())
+}
+
 /// One CreateEnvironment, followed until the environment runs the version healthy.
 pub struct Creation<'a> {
-    pub application: &'a str,
     pub environment: &'a str,
+    pub cname_prefix: &'a str,
     pub label: &'a str,
     pub platform: &'a str,
     pub options: Vec<ConfigurationOptionSetting>,
@@ -232,49 +252,40 @@ pub struct Creation<'a> {
 }
 
 impl Creation<'_> {
-    pub async fn run(self, ctx: &Context, clients: &Clients) -> anyhow::Result<()> {
+    pub async fn run(self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
         let (environment, label) = (self.environment, self.label);
         ctx.ui.step(format_args!("create environment {environment} with {label}"));
-        let deadline = Deadline::after(self.wait.timeout);
         let doing = format!("create environment {environment}");
-        let created = clients
-            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-                clients
-                    .eb
+        let started = operation::start(ctx, eb, Kind::Create, environment, || {
+            eb.call_once(ctx, &doing, || {
+                eb.client_once()
                     .create_environment()
-                    .application_name(self.application)
+                    .application_name(&eb.application)
                     .environment_name(environment)
+                    .cname_prefix(self.cname_prefix)
                     .version_label(label)
                     .platform_arn(self.platform)
                     .set_option_settings(Some(self.options.clone()))
                     .description("created by cargo xtask env create")
                     .send()
             })
-            .await?;
-        let request_id = aws_sdk_elasticbeanstalk::operation::RequestId::request_id(&created);
+        })
+        .await?;
         ctx.ui.info(format_args!(
             "{environment}: creation accepted (request {}): {}",
-            request_id.unwrap_or("-"),
-            created.status().map_or("Launching", |s| s.as_str())
+            started.request_id.as_deref().unwrap_or("-"),
+            started.status.as_deref().unwrap_or("Launching")
         ));
-        let since = aws_sdk_elasticbeanstalk::primitives::DateTime::from(
-            std::time::SystemTime::now() - std::time::Duration::from_secs(5),
-        );
         if self.wait.no_wait {
             ctx.ui.success(format_args!(
                 "{environment} is launching; follow it with `cargo xtask status {environment}`"
             ));
             return Ok(());
         }
-        let mut judge = Judge::new(label, request_id.map(str::to_owned), self.wait.allow_yellow);
-        judge.recovery = self.wait.recovery;
-        judge.timeout = self.wait.timeout;
-        judge.seen_updating = created.status().is_some_and(|s| s.as_str() != "Ready");
-        let id = created.environment_id().map(str::to_owned);
-        let mut followed = [Followed::new(environment, id, judge)];
-        let (application, pace) = (self.application, Pace::default());
-        let operation = (application, "the launch");
-        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
+        let judge = self.wait.judge(label, &started);
+        let mut followed = [Followed::new(environment, started.environment_id.clone(), judge)];
+        let pace = Pace::default();
+        follow::until_done(ctx, eb, "the launch", started.events_from, &mut followed, pace)
             .await
             .map_err(|err| outcome::explain(err, "the launch", &[environment]))?;
         let [followed] = followed;

@@ -1,12 +1,15 @@
 //! Environments: one looked up by name (an error naming it when it does not exist), every
-//! one of an application, their enhanced health's causes, and what `status` shows of them.
+//! one of an application, one by name across the region (names are unique per account and
+//! region, whatever the application), their enhanced health's causes, and what `status`
+//! shows of them.
 
 use aws_sdk_elasticbeanstalk::types::{EnvironmentDescription, EnvironmentHealthAttribute};
 use serde::Serialize;
 
-use crate::Context;
-use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::AwsError;
+use crate::eb::Eb;
 use crate::eb::events::{self, Event, utc};
+use crate::run::Context;
 
 /// The `--json` document of one environment. Field names and order are stable.
 #[derive(Clone, Debug, Serialize)]
@@ -27,16 +30,15 @@ pub struct Status {
 /// not exist.
 pub async fn describe(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     environment: &str,
-    deadline: Deadline,
 ) -> anyhow::Result<EnvironmentDescription> {
-    match find(ctx, clients, application, environment, deadline).await? {
+    match find(ctx, eb, environment).await? {
         Some(env) => Ok(env),
         None => anyhow::bail!(
-            "environment {environment} not found in application {application}: check ENV and \
-             [workspace.metadata.deploy.environments]"
+            "environment {environment} not found in application {}: check ENV and \
+             [workspace.metadata.deploy.environments]",
+            eb.application
         ),
     }
 }
@@ -50,19 +52,36 @@ pub fn live(env: &EnvironmentDescription) -> bool {
 /// The environment, unless it does not exist (terminated ones do not).
 pub async fn find(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     environment: &str,
-    deadline: Deadline,
+) -> anyhow::Result<Option<EnvironmentDescription>> {
+    find_in(ctx, eb, Some(&eb.application), environment).await
+}
+
+/// The environment of that name in any application of the region (names are unique per
+/// account and region: CreateEnvironment refuses one taken by another application).
+pub async fn find_in_region(
+    ctx: &Context,
+    eb: &Eb,
+    environment: &str,
+) -> anyhow::Result<Option<EnvironmentDescription>> {
+    find_in(ctx, eb, None, environment).await
+}
+
+async fn find_in(
+    ctx: &Context,
+    eb: &Eb,
+    application: Option<&str>,
+    environment: &str,
 ) -> anyhow::Result<Option<EnvironmentDescription>> {
     let doing = format!("describe environment {environment}");
-    let answer = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
+    let answer = eb
+        .call(ctx, &doing, || {
+            eb.client()
                 .describe_environments()
-                .application_name(application)
+                .set_application_name(application.map(str::to_owned))
                 .environment_names(environment)
+                .include_deleted(false)
                 .send()
         })
         .await?;
@@ -75,15 +94,13 @@ pub async fn find(
 /// basic health, which refuses the call.
 pub async fn health_causes(
     ctx: &Context,
-    clients: &Clients,
+    eb: &Eb,
     environment: &str,
-    deadline: Deadline,
 ) -> anyhow::Result<Vec<String>> {
     let doing = format!("describe the health of {environment}");
-    let answer = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
+    let answer = eb
+        .call(ctx, &doing, || {
+            eb.client()
                 .describe_environment_health()
                 .environment_name(environment)
                 .attribute_names(EnvironmentHealthAttribute::Causes)
@@ -132,16 +149,12 @@ fn summary(application: &str, env: &EnvironmentDescription) -> Status {
 }
 
 /// Every environment of the application (terminated ones left out).
-pub async fn all(
-    ctx: &Context,
-    clients: &Clients,
-    application: &str,
-    deadline: Deadline,
-) -> anyhow::Result<Vec<Status>> {
+pub async fn all(ctx: &Context, eb: &Eb) -> anyhow::Result<Vec<Status>> {
+    let application = eb.application.as_str();
     let doing = format!("describe the environments of {application}");
-    let described = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients.eb.describe_environments().application_name(application).send()
+    let described = eb
+        .call(ctx, &doing, || {
+            eb.client().describe_environments().application_name(application).send()
         })
         .await?;
     Ok(described
@@ -153,19 +166,11 @@ pub async fn all(
 }
 
 /// One environment in full: its summary, enhanced health causes, and last `events`.
-pub async fn one(
-    ctx: &Context,
-    clients: &Clients,
-    application: &str,
-    environment: &str,
-    events: i32,
-    deadline: Deadline,
-) -> anyhow::Result<Status> {
-    let env = describe(ctx, clients, application, environment, deadline).await?;
-    let mut status = summary(application, &env);
-    status.causes = health_causes(ctx, clients, environment, deadline).await?;
-    let listed = events::latest(ctx, clients, application, environment, events, deadline);
-    let listed = listed.await?;
+pub async fn one(ctx: &Context, eb: &Eb, environment: &str, events: i32) -> anyhow::Result<Status> {
+    let env = describe(ctx, eb, environment).await?;
+    let mut status = summary(&eb.application, &env);
+    status.causes = health_causes(ctx, eb, environment).await?;
+    let listed = events::latest(ctx, eb, environment, events).await?;
     status.events = listed.iter().take(events.max(0) as usize).map(Event::of).collect();
     Ok(status)
 }

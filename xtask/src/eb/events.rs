@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use aws_sdk_elasticbeanstalk::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_elasticbeanstalk::types::EventDescription;
 
-use crate::Context;
-use crate::aws::{Clients, Deadline, Service};
+use crate::eb::Eb;
+use crate::run::Context;
 
 /// One event, as shown and judged (and in `status --json`: date, severity, message).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -56,9 +56,9 @@ pub fn utc(time: &DateTime) -> String {
 }
 
 /// The events of one environment, or of every environment of the application, from a
-/// moment on: each returned once, oldest first, across pages and polls.
+/// moment on (the service's time: never our clock's): each returned once, oldest first,
+/// across pages and polls.
 pub struct EventStream<'a> {
-    pub application: &'a str,
     /// `None`: the application's events (one call however many environments are followed).
     pub environment: Option<&'a str>,
     /// Asked from here on; moves to the newest event seen (`StartTime` is inclusive, so
@@ -68,43 +68,13 @@ pub struct EventStream<'a> {
 }
 
 impl<'a> EventStream<'a> {
-    pub fn new(
-        application: &'a str,
-        environment: Option<&'a str>,
-        since: DateTime,
-    ) -> EventStream<'a> {
-        EventStream { application, environment, since, seen: HashSet::new() }
+    pub fn new(environment: Option<&'a str>, since: DateTime) -> EventStream<'a> {
+        EventStream { environment, since, seen: HashSet::new() }
     }
 
     /// Events not returned before, oldest first.
-    pub async fn next(
-        &mut self,
-        ctx: &Context,
-        clients: &Clients,
-        deadline: Deadline,
-    ) -> anyhow::Result<Vec<Event>> {
-        let doing =
-            format!("describe the events of {}", self.environment.unwrap_or(self.application));
-        let pages = clients
-            .pages(
-                ctx,
-                (Service::ElasticBeanstalk, &doing),
-                deadline,
-                |token| {
-                    clients
-                        .eb
-                        .describe_events()
-                        .application_name(self.application)
-                        .set_environment_name(self.environment.map(str::to_owned))
-                        .start_time(self.since)
-                        .set_next_token(token)
-                        .send()
-                },
-                |page| page.next_token(),
-            )
-            .await?;
-        let mut listed: Vec<Event> =
-            pages.iter().flat_map(|page| page.events()).map(Event::of).collect();
+    pub async fn next(&mut self, ctx: &Context, eb: &Eb) -> anyhow::Result<Vec<Event>> {
+        let mut listed = since(ctx, eb, self.environment, self.since).await?;
         // Newest first from the service: reversed, then a stable sort by time keeps events
         // of the same millisecond in the order they happened.
         listed.reverse();
@@ -118,22 +88,42 @@ impl<'a> EventStream<'a> {
     }
 }
 
+/// Every event from `from` on (the service's clock: `StartTime` is inclusive), of one
+/// environment or of every environment of the application, newest first, across pages.
+pub async fn since(
+    ctx: &Context,
+    eb: &Eb,
+    environment: Option<&str>,
+    from: DateTime,
+) -> anyhow::Result<Vec<Event>> {
+    let doing = format!("describe the events of {}", environment.unwrap_or(&eb.application));
+    let pages = eb
+        .pages(ctx, &doing, |token| {
+            eb.client()
+                .describe_events()
+                .application_name(&eb.application)
+                .set_environment_name(environment.map(str::to_owned))
+                .start_time(from)
+                .set_next_token(token)
+                .send()
+        })
+        .await?;
+    Ok(pages.iter().flat_map(|page| page.events()).map(Event::of).collect())
+}
+
 /// The latest `max` (1 to 1000) events of an environment, newest first.
 pub async fn latest(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     environment: &str,
     max: i32,
-    deadline: Deadline,
 ) -> anyhow::Result<Vec<EventDescription>> {
     let doing = format!("describe the events of {environment}");
-    let listed = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
+    let listed = eb
+        .call(ctx, &doing, || {
+            eb.client()
                 .describe_events()
-                .application_name(application)
+                .application_name(&eb.application)
                 .environment_name(environment)
                 .max_records(max.clamp(1, 1000))
                 .send()
@@ -145,7 +135,7 @@ pub async fn latest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eb::testing::{clients, ctx, event_at};
+    use crate::eb::testing::{ctx, eb, event_at};
     use aws_sdk_elasticbeanstalk::Client;
     use aws_sdk_elasticbeanstalk::operation::describe_events::DescribeEventsOutput;
     use aws_sdk_elasticbeanstalk::types::EventSeverity;
@@ -175,25 +165,14 @@ mod tests {
                     .build()
             })
             .build();
-        let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&events]);
-        let clients = clients(eb);
-        let mut stream = EventStream::new("acme-web", Some("acme-web-stg"), DateTime::from_secs(0));
-        let deadline = Deadline::after(Duration::from_secs(5));
-        let first: Vec<String> = stream
-            .next(&ctx(), &clients, deadline)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect();
+        let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&events]);
+        let eb = eb(client, Duration::from_secs(5));
+        let mut stream = EventStream::new(Some("acme-web-stg"), DateTime::from_secs(0));
+        let first: Vec<String> =
+            stream.next(&ctx(), &eb).await.unwrap().into_iter().map(|e| e.message).collect();
         assert_eq!(first, ["first", "second", "third"]);
-        let then: Vec<String> = stream
-            .next(&ctx(), &clients, deadline)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.line())
-            .collect();
+        let then: Vec<String> =
+            stream.next(&ctx(), &eb).await.unwrap().into_iter().map(|e| e.line()).collect();
         assert_eq!(then, ["1970-01-01T00:00:03.500Z  INFO   fourth"]);
     }
 

@@ -2,7 +2,7 @@
 //! environments' summary (which succeeded) and the worst exit status among them.
 
 use crate::eb::follow::Followed;
-use crate::{Context, Failure, exit};
+use crate::run::{Context, Failure, exit};
 
 /// How one environment's operation ended.
 pub struct Outcome {
@@ -80,14 +80,14 @@ pub fn conclude(
             Err(err) => ctx.ui.info(format_args!(
                 "FAILED     {:<width$}  {err:#} (exit {})",
                 o.environment,
-                crate::exit_code(err)
+                crate::run::exit::code(err)
             )),
         }
     }
     let worst = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().err())
-        .map(crate::exit_code)
+        .map(exit::code)
         .max_by_key(|code| severity(*code));
     match worst {
         None => {
@@ -115,7 +115,7 @@ pub fn conclude(
 
 /// A wait error: Ctrl-C gets the hint on how to follow what goes on without us.
 pub fn explain(err: anyhow::Error, operation: &str, environments: &[&str]) -> anyhow::Error {
-    if crate::exit_code(&err) != exit::INTERRUPTED {
+    if crate::run::exit::code(&err) != exit::INTERRUPTED {
         return err;
     }
     let check = match environments {

@@ -3,22 +3,20 @@
 //! is reused only when its bundle has these very bytes; with other bytes it is refused before
 //! anything is written. What a rollback to a version runs can never change under it.
 //!
-//! The registry auth file is not part of a version: every version's Dockerrun names the one
-//! key, refreshed by every deploy, so that after a password rotation an old version can still
-//! pull its image. Amazon ECR needs none: the instance profile pulls.
+//! The registry auth file is not part of a version (`auth_file`): every version's Dockerrun
+//! names the one key. Amazon ECR needs none: the instance profile pulls.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use aws_sdk_elasticbeanstalk::types::S3Location;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
 use sha2::{Digest as _, Sha256};
 
-use crate::Context;
-use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::{AwsError, Service};
 use crate::config::dockerrun::{self, Dockerrun};
-use crate::run::secret::Secret;
+use crate::eb::Eb;
+use crate::eb::auth_file::AuthFile;
+use crate::run::Context;
 
 /// How long a new application version may take to become visible.
 const VERSION_VISIBLE_WITHIN: Duration = Duration::from_secs(60);
@@ -42,14 +40,6 @@ pub struct Version<'a> {
     pub auth_file: Option<&'a AuthFile>,
     /// `None`: the account's Elastic Beanstalk bucket, from `CreateStorageLocation`.
     pub bucket: Option<&'a str>,
-}
-
-/// The registry auth file Elastic Beanstalk pulls with: its key in the bucket and its
-/// content, `{"auths": {REGISTRY: {"auth": base64(user:password)}}}`.
-#[derive(Debug)]
-pub struct AuthFile {
-    pub key: String,
-    pub content: Secret,
 }
 
 /// The rendered Dockerrun as uploaded: its bytes, their SHA-256, and the key carrying it.
@@ -95,34 +85,27 @@ impl Version<'_> {
 
     /// The bucket, then the version checked before anything is written, then the uploads and
     /// the version, created unless it exists with these very bytes.
-    pub async fn publish(
-        &self,
-        ctx: &Context,
-        clients: &Clients,
-        deadline: Deadline,
-    ) -> anyhow::Result<()> {
+    pub async fn publish(&self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
         let label = self.label;
         ctx.ui.step(format_args!("application version {label}"));
         let bucket = match self.bucket {
             Some(bucket) => bucket.to_owned(),
-            None => storage_location(ctx, clients, deadline).await?,
+            None => storage_location(ctx, eb).await?,
         };
         let bundle = self.bundle(&bucket)?;
-        let exists = self.existing_version(ctx, clients, &bucket, &bundle, deadline).await?;
+        let exists = self.existing_version(ctx, eb, &bucket, &bundle).await?;
 
         ctx.ui.step("upload the deploy files to S3");
         if let Some(auth) = self.auth_file {
-            let content = auth.content.expose().as_bytes().to_vec();
-            upload(ctx, clients, &bucket, &auth.key, content, "registry auth file", deadline)
-                .await?;
+            auth.put_if_changed(ctx, eb, &bucket).await?;
         }
         if exists {
             ctx.ui.info(format_args!("version {label} exists with this bundle: reused"));
             return Ok(());
         }
         let bytes = bundle.bytes.clone();
-        upload(ctx, clients, &bucket, &bundle.key, bytes, "Dockerrun", deadline).await?;
-        self.create_version(ctx, clients, &bucket, &bundle, deadline).await
+        upload(ctx, eb, &bucket, &bundle.key, bytes, "Dockerrun").await?;
+        self.create_version(ctx, eb, &bucket, &bundle).await
     }
 
     /// Creates the version from the uploaded bundle; then waits until Elastic Beanstalk lists
@@ -130,18 +113,16 @@ impl Version<'_> {
     async fn create_version(
         &self,
         ctx: &Context,
-        clients: &Clients,
+        eb: &Eb,
         bucket: &str,
         bundle: &Bundle,
-        deadline: Deadline,
     ) -> anyhow::Result<()> {
         let label = self.label;
         let doing = format!("create application version {label}");
-        let created = clients
-            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
+        let created = eb
+            .call(ctx, &doing, || {
                 let source = S3Location::builder().s3_bucket(bucket).s3_key(&bundle.key).build();
-                clients
-                    .eb
+                eb.client()
                     .create_application_version()
                     .application_name(self.application)
                     .version_label(label)
@@ -159,13 +140,12 @@ impl Version<'_> {
                 ),
                 // Someone created it since we looked (a re-run racing us): judged as ours
                 // when it has this very bundle.
-                Some(_)
-                    if self.existing_version(ctx, clients, bucket, bundle, deadline).await? => {}
+                Some(_) if self.existing_version(ctx, eb, bucket, bundle).await? => {}
                 _ => return Err(err),
             }
         }
         let started = Instant::now();
-        while !self.existing_version(ctx, clients, bucket, bundle, deadline).await? {
+        while !self.existing_version(ctx, eb, bucket, bundle).await? {
             if started.elapsed() > VERSION_VISIBLE_WITHIN {
                 bail!(
                     "application version {label} was created but is still not listed after {}s",
@@ -188,17 +168,15 @@ impl Version<'_> {
     async fn existing_version(
         &self,
         ctx: &Context,
-        clients: &Clients,
+        eb: &Eb,
         bucket: &str,
         bundle: &Bundle,
-        deadline: Deadline,
     ) -> anyhow::Result<bool> {
         let label = self.label;
         let doing = format!("describe application version {label}");
-        let described = clients
-            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-                clients
-                    .eb
+        let described = eb
+            .call(ctx, &doing, || {
+                eb.client()
                     .describe_application_versions()
                     .application_name(self.application)
                     .version_labels(label)
@@ -222,7 +200,7 @@ impl Version<'_> {
         if (their_bucket, their_key) == (bucket, bundle.key.as_str()) {
             return Ok(true);
         }
-        let their_digest = object_digest(ctx, clients, their_bucket, their_key, deadline).await?;
+        let their_digest = object_digest(ctx, eb, their_bucket, their_key).await?;
         if their_digest.as_deref() == Some(bundle.digest.as_str()) {
             return Ok(true);
         }
@@ -243,15 +221,14 @@ impl Version<'_> {
 /// The SHA-256 of an S3 object, or `None` when it is too large to be a Dockerrun.
 async fn object_digest(
     ctx: &Context,
-    clients: &Clients,
+    eb: &Eb,
     bucket: &str,
     key: &str,
-    deadline: Deadline,
 ) -> anyhow::Result<Option<String>> {
     let doing = format!("read s3://{bucket}/{key} to compare it with this deploy's bundle");
-    let object = clients
-        .call(ctx, Service::S3, &doing, deadline, || {
-            clients.s3.get_object().bucket(bucket).key(key).send()
+    let object = eb
+        .call_other(ctx, Service::S3, &doing, || {
+            eb.s3().get_object().bucket(bucket).key(key).send()
         })
         .await?;
     if object.content_length().is_some_and(|size| size > MAX_COMPARED_BUNDLE) {
@@ -265,17 +242,9 @@ fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn storage_location(
-    ctx: &Context,
-    clients: &Clients,
-    deadline: Deadline,
-) -> anyhow::Result<String> {
+async fn storage_location(ctx: &Context, eb: &Eb) -> anyhow::Result<String> {
     let doing = "find the Elastic Beanstalk bucket (CreateStorageLocation)";
-    let created = clients
-        .call(ctx, Service::ElasticBeanstalk, doing, deadline, || {
-            clients.eb.create_storage_location().send()
-        })
-        .await?;
+    let created = eb.call(ctx, doing, || eb.client().create_storage_location().send()).await?;
     created.s3_bucket().map(str::to_owned).context(
         "CreateStorageLocation named no bucket: set `bucket` in [workspace.metadata.deploy]",
     )
@@ -283,30 +252,16 @@ async fn storage_location(
 
 async fn upload(
     ctx: &Context,
-    clients: &Clients,
+    eb: &Eb,
     bucket: &str,
     key: &str,
     body: Vec<u8>,
     what: &str,
-    deadline: Deadline,
 ) -> anyhow::Result<()> {
     ctx.ui.info(format_args!("put s3://{bucket}/{key} ({what}, encrypted)"));
     let doing =
         format!("upload the {what} to s3://{bucket}/{key} (no application version was created)");
-    clients
-        .call(ctx, Service::S3, &doing, deadline, || {
-            clients
-                .s3
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .content_type("application/json")
-                .server_side_encryption(ServerSideEncryption::Aes256)
-                .body(ByteStream::from(body.clone()))
-                .send()
-        })
-        .await?;
-    Ok(())
+    eb.put_encrypted(ctx, (bucket, key), &body, &doing).await
 }
 
 #[cfg(test)]

@@ -1,47 +1,45 @@
 //! Terminating an environment: once it is Ready (Elastic Beanstalk refuses a busy one, and
 //! one still launching: "Cannot terminate environment named … It is currently pending
-//! creation."), one TerminateEnvironment, followed until it is Terminated. Its application
-//! versions stay: the version can launch a new environment later (EB developer guide,
-//! "Terminate an environment").
+//! creation."), one TerminateEnvironment (never resent blindly: `operation`), followed
+//! until it is Terminated. Its application versions stay: the version can launch a new
+//! environment later (EB developer guide, "Terminate an environment").
 
-use std::time::{Duration, SystemTime};
-
-use aws_sdk_elasticbeanstalk::operation::RequestId;
-use aws_sdk_elasticbeanstalk::primitives::DateTime;
-
-use crate::Context;
-use crate::aws::{Clients, Deadline, Service};
+use crate::eb::Eb;
 use crate::eb::follow::{self, Followed};
 use crate::eb::judge::Judge;
+use crate::eb::operation::{self, Kind};
 use crate::eb::outcome::{self, Outcome};
 use crate::eb::wait::{self, Pace};
+use crate::run::Context;
 
 pub struct Termination<'a> {
-    pub application: &'a str,
     pub environment: &'a str,
-    pub timeout: Duration,
     /// Return once Elastic Beanstalk accepted it.
     pub no_wait: bool,
 }
 
 impl Termination<'_> {
-    pub async fn run(self, ctx: &Context, clients: &Clients) -> anyhow::Result<()> {
-        let (application, environment) = (self.application, self.environment);
+    pub async fn run(self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
+        let environment = self.environment;
         ctx.ui.step(format_args!("terminate {environment}"));
-        let (deadline, pace) = (Deadline::after(self.timeout), Pace::default());
-        wait::until_ready(ctx, clients, application, environment, deadline, pace).await?;
-        let since = DateTime::from(SystemTime::now() - Duration::from_secs(5));
+        let pace = Pace::default();
+        let env = wait::until_ready(ctx, eb, environment, pace).await?;
+        let id = env.environment_id().map(str::to_owned);
         let doing = format!("terminate environment {environment}");
-        let answer = clients
-            .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-                clients.eb.terminate_environment().environment_name(environment).send()
+        let started = operation::start(ctx, eb, Kind::Terminate, environment, || {
+            eb.call_once(ctx, &doing, || {
+                eb.client_once()
+                    .terminate_environment()
+                    .set_environment_id(id.clone())
+                    .environment_name(environment)
+                    .send()
             })
-            .await?;
-        let request_id = answer.request_id().map(str::to_owned);
+        })
+        .await?;
         ctx.ui.info(format_args!(
             "{environment}: termination accepted (request {}): {}",
-            request_id.as_deref().unwrap_or("-"),
-            answer.status().map_or("Terminating", |s| s.as_str())
+            started.request_id.as_deref().unwrap_or("-"),
+            started.status.as_deref().unwrap_or("Terminating")
         ));
         if self.no_wait {
             ctx.ui.success(format_args!(
@@ -49,16 +47,16 @@ impl Termination<'_> {
             ));
             return Ok(());
         }
-        let mut judge = Judge::terminated(request_id);
-        judge.timeout = self.timeout;
-        judge.seen_updating = answer.status().is_some_and(|s| s.as_str() != "Ready");
-        let id = answer.environment_id().map(str::to_owned);
+        let mut judge = Judge::terminated(started.request_id.clone());
+        judge.since = started.since;
+        judge.timeout = eb.deadline().timeout();
+        let id = started.environment_id.or(id);
         let mut followed = [Followed::new(environment, id, judge)];
-        let operation = (application, "the termination");
-        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
+        follow::until_done(ctx, eb, "the termination", started.events_from, &mut followed, pace)
             .await
             .map_err(|err| outcome::explain(err, "the termination", &[environment]))?;
         let [followed] = followed;
+        let application = &eb.application;
         outcome::conclude(ctx, "termination", vec![Outcome::of(followed)], |_| {
             Some(format!("is terminated; the application versions of {application} are kept"))
         })

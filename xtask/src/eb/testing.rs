@@ -8,13 +8,14 @@ use aws_sdk_elasticbeanstalk::types::{
     EnvironmentDescription, EnvironmentHealth, EnvironmentStatus, EventDescription, EventSeverity,
 };
 
-use crate::Context;
 use crate::aws::Clients;
+use crate::eb::Eb;
+use crate::run::Context;
 
 pub fn ctx() -> Context {
     Context {
         root: ".".into(),
-        env: crate::Env::default(),
+        env: crate::run::Env::default(),
         ui: crate::run::ui::Ui::new(false, true),
         interrupt: Default::default(),
     }
@@ -26,6 +27,7 @@ pub fn environment(status: &str, health: &str, label: &str) -> DescribeEnvironme
         .status(EnvironmentStatus::from(status))
         .health(EnvironmentHealth::from(health))
         .version_label(label)
+        .date_updated(DateTime::from_secs(2_000))
         .build();
     DescribeEnvironmentsOutput::builder().environments(env).build()
 }
@@ -44,6 +46,7 @@ pub fn event_at(
         .build()
 }
 
-pub fn clients(eb: Client) -> Clients {
-    Clients::for_tests(eb)
+/// A handle on a mocked client, whose deadline is `timeout` from now.
+pub fn eb(client: Client, timeout: std::time::Duration) -> Eb {
+    Eb::new(&Clients::for_tests(client), "acme-web", timeout)
 }

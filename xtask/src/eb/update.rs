@@ -1,38 +1,38 @@
 //! `UpdateEnvironment`, waited for: shared by `deploy` (a new version with its option
 //! settings, to one environment or several at once) and `rollback` (an earlier version).
 //! Waits for each environment to be Ready first, then follows the updates until each
-//! succeeded or failed (see `follow`).
+//! succeeded or failed (see `follow`), all within the command's one deadline.
 //!
 //! Another deploy can make the environment busy between our Ready check and our update:
 //! Elastic Beanstalk then refuses it ("… is in an invalid state for this operation. Must be
-//! Ready."), and we wait for Ready again and retry, within `--timeout`.
+//! Ready."), and we wait for Ready again and send it again. That refusal is an answer: the
+//! update was not carried out. A lost answer is another matter (see `operation`).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_sdk_elasticbeanstalk::operation::RequestId;
-use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::ConfigurationOptionSetting;
-
 use futures_util::future::join_all;
 
-use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::AwsError;
 use crate::config::options::Options;
+use crate::eb::Eb;
 use crate::eb::follow::{self, Followed};
 use crate::eb::judge::Judge;
+use crate::eb::operation::{self, Kind, Started};
 use crate::eb::outcome::{self, Outcome};
 use crate::eb::wait::{self, Pace};
-use crate::{Context, exit};
+use crate::run::exit::OutOfTime;
+use crate::run::{Context, Failure, exit};
 
-/// Default for `--timeout`: how long the environment may take to be Ready, and then to
-/// finish the update.
+/// Default for `--timeout`: how long the command may spend on Elastic Beanstalk in all.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// Default for `--recovery-window`.
 pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(60);
 
-/// How to wait for an update.
+/// How to wait for an update (or a launch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitOptions {
-    /// For the environment to be Ready, then again for the update.
+    /// The command's one deadline on Elastic Beanstalk, from its first call.
     pub timeout: Duration,
     /// How long health may take to become acceptable once our version is Ready.
     pub recovery: Duration,
@@ -41,8 +41,18 @@ pub struct WaitOptions {
     pub no_wait: bool,
 }
 
+impl WaitOptions {
+    /// The judge of an operation of `label` that started as `started`.
+    pub fn judge(&self, label: &str, started: &Started) -> Judge {
+        let mut judge = Judge::new(label, started.request_id.clone(), self.allow_yellow);
+        judge.recovery = self.recovery;
+        judge.timeout = self.timeout;
+        judge.since = started.since;
+        judge
+    }
+}
+
 pub struct Update<'a> {
-    pub application: &'a str,
     pub environment: &'a str,
     pub label: &'a str,
     /// Sent in the same call as the version: one update, one deployment.
@@ -50,88 +60,66 @@ pub struct Update<'a> {
     pub wait: WaitOptions,
 }
 
-/// An update Elastic Beanstalk accepted.
-struct Started {
-    id: Option<String>,
-    request_id: Option<String>,
-    since: DateTime,
-    seen_updating: bool,
-}
-
 impl Update<'_> {
     /// This update alone: as [`run_all`] with one.
-    pub async fn run(self, ctx: &Context, clients: &Clients) -> anyhow::Result<()> {
-        run_all(ctx, clients, vec![self]).await
+    pub async fn run(self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
+        run_all(ctx, eb, vec![self]).await
     }
 
     /// Waits until the environment is Ready, then sends the update (again, while another
-    /// deploy makes it busy), within `--timeout`.
-    async fn start(&self, ctx: &Context, clients: &Clients) -> anyhow::Result<Started> {
-        let (application, environment, label) = (self.application, self.environment, self.label);
+    /// deploy makes it busy), once.
+    async fn start(&self, ctx: &Context, eb: &Eb) -> anyhow::Result<Started> {
+        let (environment, label) = (self.environment, self.label);
         ctx.ui.step(format_args!("update {environment} to {label}"));
         let pace = Pace::default();
-        let deadline = Deadline::after(self.wait.timeout);
         let options = self.options.len();
         let doing = format!("update environment {environment}");
-        let (updated, since) = loop {
-            wait::until_ready(ctx, clients, application, environment, deadline, pace).await?;
-            // A little before now: Elastic Beanstalk's clock is not ours.
-            let since = DateTime::from(SystemTime::now() - Duration::from_secs(5));
-            let sent = clients
-                .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-                    clients
-                        .eb
+        let started = loop {
+            wait::until_ready(ctx, eb, environment, pace).await?;
+            let sent = operation::start(ctx, eb, Kind::Update, environment, || {
+                eb.call_once(ctx, &doing, || {
+                    eb.client_once()
                         .update_environment()
-                        .application_name(application)
+                        .application_name(&eb.application)
                         .environment_name(environment)
                         .version_label(label)
                         .set_option_settings((options > 0).then(|| self.options.clone()))
                         .send()
                 })
-                .await;
+            })
+            .await;
             match sent {
-                Ok(updated) => break (updated, since),
-                Err(err) if is_busy(&err) && !deadline.passed() => {
+                Ok(started) => break started,
+                Err(err) if is_busy(&err) && !eb.deadline().passed() => {
                     ctx.ui.info(format_args!(
                         "{environment} turned busy before our update (another deploy?): waiting \
                          for it to be Ready again"
                     ));
-                    let again = pace.every.min(deadline.remaining());
+                    let again = pace.every.min(eb.deadline().remaining());
                     wait::pause(ctx, again, "waiting for the environment to be Ready").await?;
                 }
                 Err(err) => return Err(err),
             }
         };
-        let request_id = updated.request_id().map(str::to_owned);
         ctx.ui.info(format_args!(
             "{environment}: update accepted (request {}): version {label}, {options} option settings",
-            request_id.as_deref().unwrap_or("-"),
+            started.request_id.as_deref().unwrap_or("-"),
         ));
-        Ok(Started {
-            id: updated.environment_id().map(str::to_owned),
-            request_id,
-            since,
-            seen_updating: updated.status().is_some_and(|s| s.as_str() != "Ready"),
-        })
+        Ok(started)
     }
 }
 
 /// The updates, one per environment, of one version: each started as soon as its
 /// environment is Ready, all followed together (one event stream), then concluded: the
 /// worst outcome is the result, and with several environments a summary says which
-/// succeeded. Ctrl-C stops the waiting only.
-pub async fn run_all(
-    ctx: &Context,
-    clients: &Clients,
-    updates: Vec<Update<'_>>,
-) -> anyhow::Result<()> {
+/// succeeded, whatever happened (the deadline too). Ctrl-C stops the waiting only.
+pub async fn run_all(ctx: &Context, eb: &Eb, updates: Vec<Update<'_>>) -> anyhow::Result<()> {
     let Some(first) = updates.first() else { return Ok(()) };
-    let (application, label, options) = (first.application, first.label, first.wait);
+    let (label, options) = (first.label, first.wait);
     let names: Vec<&str> = updates.iter().map(|u| u.environment).collect();
-    let mut starts = join_all(updates.iter().map(|u| u.start(ctx, clients))).await;
-    let interrupted = |s: &anyhow::Result<Started>| {
-        s.as_ref().is_err_and(|e| crate::exit_code(e) == exit::INTERRUPTED)
-    };
+    let mut starts = join_all(updates.iter().map(|u| u.start(ctx, eb))).await;
+    let interrupted =
+        |s: &anyhow::Result<Started>| s.as_ref().is_err_and(|e| exit::code(e) == exit::INTERRUPTED);
     if let Some(i) = starts.iter().position(interrupted)
         && let Err(err) = starts.swap_remove(i)
     {
@@ -139,25 +127,25 @@ pub async fn run_all(
     }
     let mut outcomes = Vec::new();
     let mut followed = Vec::new();
-    let mut since: Option<DateTime> = None;
+    let mut since = None;
     for (update, started) in updates.iter().zip(starts) {
         match started {
-            Err(err) => outcomes.push(Outcome::new(update.environment, Err(err))),
+            Err(err) => outcomes.push(Outcome::new(update.environment, Err(before_update(err)))),
             Ok(_) if options.no_wait => outcomes.push(Outcome::new(update.environment, Ok(()))),
             Ok(started) => {
-                let mut judge = Judge::new(label, started.request_id, options.allow_yellow);
-                judge.recovery = options.recovery;
-                judge.timeout = options.timeout;
-                judge.seen_updating = started.seen_updating;
-                since = Some(since.map_or(started.since, |s| s.min(started.since)));
-                followed.push(Followed::new(update.environment, started.id, judge));
+                let from = started.events_from;
+                since = Some(
+                    since.map_or(from, |s: aws_sdk_elasticbeanstalk::primitives::DateTime| {
+                        s.min(from)
+                    }),
+                );
+                let judge = options.judge(label, &started);
+                followed.push(Followed::new(update.environment, started.environment_id, judge));
             }
         }
     }
     if let Some(since) = since {
-        let pace = Pace::default();
-        let operation = (application, "the deployment");
-        follow::until_done(ctx, clients, operation, since, &mut followed, pace)
+        follow::until_done(ctx, eb, "the deployment", since, &mut followed, Pace::default())
             .await
             .map_err(|err| outcome::explain(err, "the deployment", &names))?;
     }
@@ -177,6 +165,14 @@ pub async fn run_all(
         let url = o.url.as_ref().map(|u| format!(": {u}")).unwrap_or_default();
         Some(format!("runs {label}, health {health}{url}"))
     })
+}
+
+/// An update that did not start: out of time before it, the environment's own verdict.
+fn before_update(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast::<OutOfTime>() {
+        Ok(out) => Failure::new(exit::TIMED_OUT, format!("{out}: the update was not sent")).into(),
+        Err(err) => err,
+    }
 }
 
 /// The option settings of the options template, as UpdateEnvironment takes them.

@@ -5,9 +5,10 @@
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use serde::{Serialize, Serializer};
 
-use crate::Context;
-use crate::aws::{AwsError, Clients, Deadline, Service};
+use crate::aws::AwsError;
+use crate::eb::Eb;
 use crate::eb::events::utc;
+use crate::run::Context;
 
 /// One application version, newest first in every list.
 #[derive(Clone, Debug, Serialize)]
@@ -28,26 +29,17 @@ fn utc_or_null<S: Serializer>(time: &Option<DateTime>, serializer: S) -> Result<
 /// Every version of `application` (or of the region, without one), newest first.
 pub async fn list(
     ctx: &Context,
-    clients: &Clients,
+    eb: &Eb,
     application: Option<&str>,
-    deadline: Deadline,
 ) -> anyhow::Result<Vec<Version>> {
-    let doing = (Service::ElasticBeanstalk, "describe application versions");
-    let pages = clients
-        .pages(
-            ctx,
-            doing,
-            deadline,
-            |token| {
-                clients
-                    .eb
-                    .describe_application_versions()
-                    .set_application_name(application.map(str::to_owned))
-                    .set_next_token(token)
-                    .send()
-            },
-            |page| page.next_token(),
-        )
+    let pages = eb
+        .pages(ctx, "describe application versions", |token| {
+            eb.client()
+                .describe_application_versions()
+                .set_application_name(application.map(str::to_owned))
+                .set_next_token(token)
+                .send()
+        })
         .await?;
     let mut versions: Vec<Version> = pages
         .iter()
@@ -77,19 +69,16 @@ pub fn to_prune(versions: &[Version], keep: usize) -> Vec<&Version> {
 /// Beanstalk keeps it because an operation in progress uses it.
 pub async fn delete(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     label: &str,
     delete_bundle: bool,
-    deadline: Deadline,
 ) -> anyhow::Result<bool> {
     let doing = format!("delete application version {label}");
-    let deleted = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            clients
-                .eb
+    let deleted = eb
+        .call(ctx, &doing, || {
+            eb.client()
                 .delete_application_version()
-                .application_name(application)
+                .application_name(&eb.application)
                 .version_label(label)
                 .delete_source_bundle(delete_bundle)
                 .send()
@@ -103,14 +92,10 @@ pub async fn delete(
 }
 
 /// The region's quota of application versions, when this identity may read it.
-pub async fn quota(
-    ctx: &Context,
-    clients: &Clients,
-    deadline: Deadline,
-) -> anyhow::Result<Option<i32>> {
-    let attributes = clients
-        .call(ctx, Service::ElasticBeanstalk, "describe account attributes", deadline, || {
-            clients.eb.describe_account_attributes().send()
+pub async fn quota(ctx: &Context, eb: &Eb) -> anyhow::Result<Option<i32>> {
+    let attributes = eb
+        .call(ctx, "describe account attributes", || {
+            eb.client().describe_account_attributes().send()
         })
         .await;
     Ok(attributes.ok().and_then(|a| {

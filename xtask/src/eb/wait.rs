@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
 
-use crate::aws::{Clients, Deadline};
+use crate::eb::Eb;
 use crate::eb::environments::describe;
 use crate::run::interrupt::Interrupted;
-use crate::{Context, Failure, exit};
+use crate::run::{Context, Failure, exit};
 
 /// Polling cadence: a describe and an events call per round, so one call per 1.25 s on
 /// average.
@@ -24,27 +24,26 @@ impl Default for Pace {
     }
 }
 
-/// Waits until the environment is `Ready` (it may be busy with another update), until
-/// `deadline`. Returns what it was when ready.
+/// Waits until the environment is `Ready` (it may be busy with another update), within the
+/// command's deadline. Returns what it was when ready.
 pub async fn until_ready(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     environment: &str,
-    deadline: Deadline,
     pace: Pace,
 ) -> anyhow::Result<EnvironmentDescription> {
+    let deadline = eb.deadline();
     let mut said = String::new();
     loop {
-        let env = describe(ctx, clients, application, environment, deadline).await?;
+        let env = describe(ctx, eb, environment).await?;
         let status = env.status().map(|s| s.as_str()).unwrap_or("Unknown");
         if status == "Ready" {
             return Ok(env);
         }
         if status != said {
             ctx.ui.info(format_args!(
-                "{environment} is {status}: waiting until it is Ready (up to {}s)",
-                deadline.remaining().as_secs()
+                "{environment} is {status}: waiting until it is Ready (until {})",
+                crate::aws::time_of_day(deadline.until())
             ));
             said = status.to_owned();
         }
@@ -76,7 +75,7 @@ pub async fn pause(ctx: &Context, every: Duration, during: &str) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eb::testing::{clients, ctx, environment};
+    use crate::eb::testing::{ctx, eb, environment};
     use aws_sdk_elasticbeanstalk::Client;
     use aws_sdk_elasticbeanstalk::operation::describe_environments::DescribeEnvironmentsOutput;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -91,11 +90,9 @@ mod tests {
             .times(3)
             .output(|| environment("Ready", "Green", "v1"))
             .build();
-        let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe]);
-        let deadline = Deadline::after(Duration::from_secs(60));
-        let env = until_ready(&ctx(), &clients(eb), "acme-web", "acme-web-stg", deadline, FAST)
-            .await
-            .unwrap();
+        let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe]);
+        let eb = eb(client, Duration::from_secs(60));
+        let env = until_ready(&ctx(), &eb, "acme-web-stg", FAST).await.unwrap();
         assert_eq!(env.version_label(), Some("v1"));
         assert_eq!(describe.num_calls(), 4);
     }
@@ -104,11 +101,9 @@ mod tests {
     async fn a_missing_environment_is_named() {
         let describe = mock!(Client::describe_environments)
             .then_output(|| DescribeEnvironmentsOutput::builder().build());
-        let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe]);
-        let deadline = Deadline::after(Duration::from_secs(1));
-        let err = until_ready(&ctx(), &clients(eb), "acme-web", "nope", deadline, FAST)
-            .await
-            .unwrap_err();
+        let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe]);
+        let eb = eb(client, Duration::from_secs(1));
+        let err = until_ready(&ctx(), &eb, "nope", FAST).await.unwrap_err();
         assert!(
             err.to_string().starts_with("environment nope not found in application acme-web"),
             "{err}"

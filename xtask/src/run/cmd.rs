@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::Context;
+use crate::run::Context;
 use crate::run::interrupt::Interrupted;
 use crate::run::secret::MASK;
 

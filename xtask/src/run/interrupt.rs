@@ -1,5 +1,7 @@
-//! Ctrl-C (SIGINT) and SIGTERM: noted in a flag that long waits poll, so that a step can
-//! stop its child processes, remove its temporary files and say what it left behind.
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed: a window, an ssh session):
+//! noted in a flag that long waits poll, so that a step can stop its child processes,
+//! remove its temporary files and say what it left behind. SIGHUP is handled as SIGTERM,
+//! and the command then exits 129 instead of 130.
 //!
 //! A terminal sends Ctrl-C to the whole foreground process group: our child processes get
 //! the signal too, and usually exit before we look. A child that exits while the flag is set
@@ -11,7 +13,7 @@ use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -19,32 +21,52 @@ use anyhow::Context as _;
 /// How long a child that died of a signal may precede our own handler setting the flag.
 const SIGNAL_SKEW: Duration = Duration::from_millis(300);
 
+/// The flag, and which signal set it first (0 while none has).
 #[derive(Clone, Debug, Default)]
-pub struct Interrupt(Arc<AtomicBool>);
+pub struct Interrupt {
+    set: Arc<AtomicBool>,
+    hangup: Arc<AtomicUsize>,
+}
 
 impl Interrupt {
-    /// Routes SIGINT and SIGTERM to the flag instead of ending the process at once; a second
-    /// one, once the flag is set, exits with status 130.
+    /// Routes SIGINT, SIGTERM and SIGHUP to the flag instead of ending the process at once;
+    /// a second one, once the flag is set, exits at once (130, or 129 for SIGHUP).
     pub fn install() -> anyhow::Result<Interrupt> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let interrupt = Interrupt::default();
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            // Registered first, so it sees the flag as it was before this signal.
-            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupt.0))
-                .context("cannot install the Ctrl-C handler")?;
-            signal_hook::flag::register(signal, Arc::clone(&interrupt.0))
-                .context("cannot install the Ctrl-C handler")?;
+        for (signal, status) in [(SIGINT, 130), (SIGTERM, 130), (SIGHUP, 129)] {
+            let install = || -> std::io::Result<()> {
+                // Registered first, so it sees the flag as it was before this signal.
+                signal_hook::flag::register_conditional_shutdown(
+                    signal,
+                    status,
+                    Arc::clone(&interrupt.set),
+                )?;
+                if signal == SIGHUP {
+                    signal_hook::flag::register_usize(signal, Arc::clone(&interrupt.hangup), 1)?;
+                }
+                signal_hook::flag::register(signal, Arc::clone(&interrupt.set))?;
+                Ok(())
+            };
+            install().context("cannot install the handler of Ctrl-C and the other signals")?;
         }
         Ok(interrupt)
     }
 
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// The exit status of a command that ended with `code`: 129 whenever the terminal hung
+    /// up (the clean-up done, whatever the command's own ending), else `code`.
+    pub fn exit_code(&self, code: i32) -> i32 {
+        if self.hangup.load(Ordering::SeqCst) != 0 { crate::run::exit::HANGUP } else { code }
     }
 
     /// Sets the flag as a signal would.
     #[cfg(test)]
     pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.set.store(true, Ordering::SeqCst);
     }
 
     /// `Err(Interrupted)` once a signal has arrived.
@@ -53,15 +75,16 @@ impl Interrupt {
     }
 
     /// Whether a child that exited with `status` was stopped by the signal that reached us
-    /// too. A child killed by SIGINT or SIGTERM (or exiting 130 or 143, as programs that
-    /// catch them do) may see it a moment before our handler runs: then the flag is given
-    /// that moment.
+    /// too. A child killed by SIGINT, SIGTERM or SIGHUP (or exiting 129, 130 or 143, as
+    /// programs that catch them do) may see it a moment before our handler runs: then the
+    /// flag is given that moment.
     pub fn explains(&self, status: &ExitStatus) -> bool {
         if self.is_set() {
             return true;
         }
-        let by_signal = matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM))
-            || matches!(status.code(), Some(130 | 143));
+        let by_signal =
+            matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP))
+                || matches!(status.code(), Some(129 | 130 | 143));
         if !by_signal {
             return false;
         }

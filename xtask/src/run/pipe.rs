@@ -10,7 +10,7 @@ use std::process::Output;
 
 use anyhow::{Context as _, anyhow};
 
-use crate::Context;
+use crate::run::Context;
 use crate::run::cmd::Cmd;
 use crate::run::interrupt::Interrupted;
 use crate::run::ui::Progress;

@@ -2,6 +2,10 @@
 //! commands, warnings and progress. Animated only on a terminal; plain lines otherwise;
 //! colour only on a terminal and never with `NO_COLOR`. Every line passes the run's secret
 //! scrubber on its way out.
+//!
+//! A line that cannot be written (the pipe to `tee` closed by the same Ctrl-C, the terminal
+//! gone with SIGHUP) is dropped, never a panic: what the command was doing, a clean-up
+//! above all, goes on. Hence no `println!`/`eprintln!` anywhere: they panic on EPIPE.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -58,29 +62,37 @@ impl Ui {
 
     /// A pipeline step: `==> build the test image`.
     pub fn step(&self, text: impl Display) {
-        eprintln!("{} {}", self.paint("1;34", "==>"), self.paint("1", text));
+        err_line(format_args!("{} {}", self.paint("1;34", "==>"), self.paint("1", text)));
     }
 
     /// A command about to run, as it would be typed (secrets masked by the caller).
     pub fn echo(&self, command: impl Display) {
-        eprintln!("{}", self.paint("2", format!("$ {command}")));
+        err_line(format_args!("{}", self.paint("2", format!("$ {command}"))));
     }
 
     pub fn info(&self, text: impl Display) {
-        eprintln!("    {}", self.scrub(text));
+        err_line(format_args!("    {}", self.scrub(text)));
     }
 
     pub fn warn(&self, text: impl Display) {
-        eprintln!("{} {}", self.paint("1;33", "warning:"), self.scrub(text));
+        err_line(format_args!("{} {}", self.paint("1;33", "warning:"), self.scrub(text)));
     }
 
     /// The last line of a failed command: the whole error chain on one line.
     pub fn error(&self, err: &anyhow::Error) {
-        eprintln!("{} {}", self.paint("1;31", "error:"), self.scrub(format_args!("{err:#}")));
+        let text = self.scrub(format_args!("{err:#}"));
+        err_line(format_args!("{} {text}", self.paint("1;31", "error:")));
     }
 
     pub fn success(&self, text: impl Display) {
-        eprintln!("{} {}", self.paint("1;32", "ok:"), self.scrub(text));
+        err_line(format_args!("{} {}", self.paint("1;32", "ok:"), self.scrub(text)));
+    }
+
+    /// A line of the command's result on stdout (`status`, `versions list`, `--json`),
+    /// scrubbed like every other.
+    pub fn out(&self, text: impl Display) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", self.scrub(text));
     }
 
     /// Asks the person at the terminal (stdin must be one), and returns their answer. Ctrl-C
@@ -89,8 +101,7 @@ impl Ui {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!("no terminal to ask on (stdin is not one)");
         }
-        eprint!("{} ", self.paint("1", question));
-        let _ = std::io::stderr().flush();
+        err_text(format_args!("{} ", self.paint("1", question)));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut answer = String::new();
@@ -98,7 +109,7 @@ impl Ui {
         });
         loop {
             if interrupt.is_set() {
-                eprintln!();
+                err_line("");
                 interrupt.check("the question (nothing was changed)")?;
             }
             match rx.recv_timeout(Duration::from_millis(50)) {
@@ -171,33 +182,45 @@ impl Progress {
     fn draw(&self) {
         if self.ui.tty {
             let spin = SPINNER[self.ticks % SPINNER.len()];
-            eprint!("\r\x1b[2K    {spin} {}", self.ui.scrub(self.describe()));
-            let _ = std::io::stderr().flush();
+            err_text(format_args!("\r\x1b[2K    {spin} {}", self.ui.scrub(self.describe())));
         } else {
-            eprintln!("    {}", self.ui.scrub(self.describe()));
+            err_line(format_args!("    {}", self.ui.scrub(self.describe())));
         }
     }
 
     /// Ends the line with what was done and how long it took.
     pub fn finish(self) {
         if self.ui.tty {
-            eprint!("\r\x1b[2K");
+            err_text("\r\x1b[2K");
         }
-        eprintln!(
+        err_line(format_args!(
             "    {}: {} in {:.1}s",
             self.label,
             human_bytes(self.done),
             self.started.elapsed().as_secs_f64()
-        );
+        ));
     }
 
     /// Clears a redrawn line without a summary (the step failed; its error says why).
     pub fn abandon(self) {
         if self.ui.tty {
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            err_text("\r\x1b[2K");
         }
     }
+}
+
+/// One line to stderr; dropped when it cannot be written (see the module's header).
+fn err_line(text: impl Display) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{text}");
+}
+
+/// Text without a newline (a prompt, a redrawn progress line), flushed; dropped when it
+/// cannot be written.
+fn err_text(text: impl Display) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{text}");
+    let _ = stderr.flush();
 }
 
 pub fn human_bytes(bytes: u64) -> String {

@@ -10,9 +10,9 @@ use std::fs;
 
 use clap::CommandFactory;
 use serde_json::Value;
-use xtask::Env;
 use xtask::config::settings::{RegistryKind, Settings};
 use xtask::docker::registry;
+use xtask::run::Env;
 
 /// Steps CircleCI provides; any other step must be a command of the config.
 const BUILT_IN_STEPS: [&str; 13] = [

@@ -8,9 +8,10 @@
 use std::fs;
 
 use crate::support::ecr::{self, Repository};
+use crate::support::http::stub_server;
 use crate::support::{
-    ArgvWatch, ENVIRONMENT, Run, TempDir, World, docker_lock, registry, stub_server, unique,
-    wait_healthy, xtask_in,
+    ArgvWatch, ENVIRONMENT, Run, TempDir, World, docker_lock, registry, unique, wait_healthy,
+    xtask_in,
 };
 
 /// The xtask on this workspace; of a variable given twice, the last value counts.

@@ -4,17 +4,13 @@
 
 use std::time::Duration;
 
+use crate::support::eb_fake::{Loss, Seed};
+use crate::support::http;
 use crate::support::iam::Roles;
-use crate::support::{ENVIRONMENT, World, closed_port, unique, wait_healthy};
+use crate::support::{ENVIRONMENT, World, closed_port, unique, version_at};
 
 const PLATFORM: &str =
     "arn:aws:elasticbeanstalk:us-east-1::platform/Docker running on 64bit Amazon Linux 2023/4.10.0";
-
-fn version_at(port: u16) -> String {
-    let body = wait_healthy(&format!("127.0.0.1:{port}"), 10).body;
-    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
-    health["version"].as_str().unwrap().to_owned()
-}
 
 fn actions(world: &World, action: &str) -> usize {
     world.fake.requests().iter().filter(|r| r.action == action).count()
@@ -97,8 +93,8 @@ fn from_an_empty_account_to_a_running_environment_then_deploy_and_terminate() {
     assert_eq!(terminated.status, "Terminated");
     assert_eq!(world.fake.versions(), ["v1", "v2"], "the versions stay");
     let health = format!("127.0.0.1:{}", created.port);
-    let answer = xtask::run::http::get(&health, "/health", Duration::from_secs(2));
-    assert!(!answer.is_ok_and(|r| r.status == 200), "the terminated environment still serves");
+    let answer = http::get(&health, "/health");
+    assert!(answer.is_none_or(|r| r.status != 200), "the terminated environment still serves");
 
     let status = world.xtask(&["status"], &env);
     status
@@ -207,4 +203,60 @@ fn one_build_and_version_for_two_environments_and_the_worst_outcome_wins() {
          environment",
         rounds.len()
     );
+}
+
+#[test]
+fn env_create_checks_name_and_cname_first_asks_for_enhanced_health_and_an_alb_and_lost_answers_are_followed()
+ {
+    let world = World::empty_account(&["v1"]);
+    let roles = Roles::new();
+    let env = roles.env();
+    // Names are unique in the region, whatever the application.
+    world.fake.add_environment_in("someone-else", "acme-web-prd", closed_port(), Seed::default());
+    let taken = world.xtask(&["env", "create", "production", "--tag", "v1"], &env);
+    assert_eq!(taken.code, Some(1), "{}", taken.output);
+    taken.assert_lacks("==> build").assert_contains(
+        "error: environment name acme-web-prd is taken in us-east-1 by application someone-else",
+    );
+    world.fake.take_cname("acme-web-stg");
+    let cname = world.xtask(&["env", "create", "staging", "--tag", "v1"], &env);
+    assert_eq!(cname.code, Some(1), "{}", cname.output);
+    cname
+        .assert_lacks("==> build")
+        .assert_contains("error: the CNAME prefix acme-web-stg is taken");
+    assert_eq!(actions(&world, "CreateEnvironment"), 0);
+
+    // A load-balanced one, its CreateEnvironment answer cut, its TerminateEnvironment late.
+    let quick = [env.clone(), vec![("XTASK_AWS_ATTEMPT_TIMEOUT", "2".to_owned())]].concat();
+    world.fake.faults(|f| f.lose_answer = Some(("CreateEnvironment".into(), Loss::Cut)));
+    world
+        .xtask(&["env", "create", "acme-web-lb", "--tag", "v1"], &quick)
+        .assert_success()
+        .assert_contains(
+            "the answer to CreateEnvironment was lost; following the launch that started at",
+        )
+        .assert_contains("Created load balancer named");
+    assert_eq!(actions(&world, "CreateEnvironment"), 1, "one launch, never a second");
+    let created = world.fake.environment("acme-web-lb");
+    let option = |namespace: &str, name: &str| {
+        created
+            .options
+            .iter()
+            .find(|(n, o, _)| n == namespace && o == name)
+            .map(|(_, _, v)| v.clone())
+    };
+    let health = option("aws:elasticbeanstalk:healthreporting:system", "SystemType");
+    assert_eq!(health.as_deref(), Some("enhanced"));
+    let balancer = option("aws:elasticbeanstalk:environment", "LoadBalancerType");
+    assert_eq!(balancer.as_deref(), Some("application"));
+    assert!(created.enhanced);
+
+    let late = Loss::Late(Duration::from_secs(6));
+    world.fake.faults(|f| f.lose_answer = Some(("TerminateEnvironment".into(), late)));
+    world
+        .xtask(&["env", "terminate", "acme-web-lb", "--yes"], &quick)
+        .assert_success()
+        .assert_contains("the answer to TerminateEnvironment was lost; following the termination")
+        .assert_contains("ok: acme-web-lb is terminated");
+    assert_eq!(actions(&world, "TerminateEnvironment"), 1);
 }

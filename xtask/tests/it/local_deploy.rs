@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::support::{
-    Repository, Run, Started, TempDir, closed_port, docker, docker_lock, unique, wait_healthy,
-    xtask_in,
+    Piped, Repository, Run, Started, TempDir, closed_port, docker, docker_lock, http, unique,
+    wait_healthy, xtask_in,
 };
 
 /// An ECR registry's host.
@@ -117,8 +117,8 @@ fn a_new_release_replaces_the_old_one_with_no_failed_request() {
         thread::spawn(move || {
             let (mut answered, mut failed, mut versions) = (0, Vec::new(), Vec::<String>::new());
             while !stop.load(Ordering::SeqCst) {
-                match xtask::run::http::get(&addr, "/health", Duration::from_secs(5)) {
-                    Ok(r) if r.status == 200 => {
+                match http::get(&addr, "/health") {
+                    Some(r) if r.status == 200 => {
                         answered += 1;
                         let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
                         let version = json["version"].as_str().unwrap().to_owned();
@@ -126,8 +126,8 @@ fn a_new_release_replaces_the_old_one_with_no_failed_request() {
                             versions.push(version);
                         }
                     }
-                    Ok(r) => failed.push(format!("status {}", r.status)),
-                    Err(err) => failed.push(err.to_string()),
+                    Some(r) => failed.push(format!("status {}", r.status)),
+                    None => failed.push("no answer".to_owned()),
                 }
                 thread::sleep(Duration::from_millis(5));
             }
@@ -214,21 +214,20 @@ fn dry_run_shows_the_rendered_descriptor_and_masks_secrets() {
 }
 
 impl Local {
-    /// `deploy --local` in the foreground (following logs), started as a terminal would.
-    fn start(&self, tag: &str) -> Started {
-        let port = self.port.to_string();
+    /// The arguments of `deploy --local` in the foreground (following logs).
+    fn foreground(&self, tag: &str) -> Vec<String> {
         let env_file = self.project.path().join("local.env");
-        let args = [
-            "deploy",
-            "--local",
-            "--port",
-            &port,
-            "--tag",
-            tag,
-            "--no-cache",
-            "--env-file",
-            env_file.to_str().unwrap(),
-        ];
+        ["deploy", "--local", "--port", &self.port.to_string(), "--tag", tag, "--no-cache"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--env-file".to_owned(), env_file.to_str().unwrap().to_owned()])
+            .collect()
+    }
+
+    /// `deploy --local` in the foreground, started as a terminal would.
+    fn start(&self, tag: &str) -> Started {
+        let args = self.foreground(tag);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Started::new(self.project.path(), &args, &self.env())
     }
 
@@ -270,7 +269,25 @@ fn ctrl_c_while_following_logs_stops_the_release_the_proxy_and_the_network() {
         "{last}"
     );
     assert!(local.leftovers().is_empty(), "left: {:?}", local.leftovers());
-    assert!(xtask::run::http::get(&local.addr(), "/health", Duration::from_secs(1)).is_err());
+    assert!(http::get(&local.addr(), "/health").is_none());
+}
+
+#[test]
+fn with_the_output_piped_through_tee_ctrl_c_or_a_closed_terminal_still_cleans_up() {
+    let _lock = docker_lock();
+    for (signal, code) in [(libc::SIGINT, 0), (libc::SIGHUP, 129)] {
+        let local = Local::new();
+        let log = local.project.path().join("deploy.log");
+        let args = local.foreground("piped");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut piped = Piped::new(local.project.path(), &args, &local.env(), &log);
+        piped.wait_for("following its logs; Ctrl-C stops it", 600);
+        wait_healthy(&local.addr(), 10);
+        piped.signal_group(signal);
+        let run = piped.wait(60);
+        assert_eq!(run.code, Some(code), "signal {signal}; the log tee kept:\n{}", run.output);
+        assert!(local.leftovers().is_empty(), "signal {signal}, left: {:?}", local.leftovers());
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::median;
 use crate::docker::{self, docker};
-use crate::{Context, flags};
+use crate::flags;
+use crate::run::Context;
 
 /// The deploy image: its size, and how long from `docker run` to the first 200 on /health.
 pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
@@ -33,14 +34,14 @@ pub fn image(ctx: &Context, flags: &flags::BenchImage) -> anyhow::Result<()> {
     }
     let _ = docker().args(["rmi", image]).read(ctx);
     let (run_ms, first_ms) = (median(&returned), median(&answered));
-    println!();
-    println!("deploy image size: {:.2} MB (target <= 25 MB)", size as f64 / 1e6);
-    println!(
+    ctx.ui.out("");
+    ctx.ui.out(format_args!("deploy image size: {:.2} MB (target <= 25 MB)", size as f64 / 1e6));
+    ctx.ui.out(format_args!(
         "start -> first 200 on /health: {first_ms:.0} ms median of {} (target <= 200 ms); \
          of which `docker run -d` itself: {run_ms:.0} ms, the app after it: {:.0} ms",
         answered.len(),
         first_ms - run_ms
-    );
+    ));
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::Context;
+use crate::run::Context;
 
 pub use image::image;
 pub use test_cache::test_cache;

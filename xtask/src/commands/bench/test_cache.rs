@@ -12,8 +12,9 @@ use anyhow::Context as _;
 use super::figures::Figures;
 use super::{Timed, report};
 use crate::docker::{self, Builder, docker};
+use crate::flags;
+use crate::run::Context;
 use crate::run::cmd::Cmd;
-use crate::{Context, flags};
 
 const SEED_IMAGE: &str = "xtask-bench-seed:latest";
 const OURS_IMAGE: &str = "xtask-bench-ours:latest";
@@ -193,8 +194,7 @@ pub fn test_cache(ctx: &Context, flags: &flags::BenchTestCache) -> anyhow::Resul
         results.push((builder, figures?));
     }
     let _ = fs::remove_file(&xtask);
-
-    Figures::print(&results);
-    println!("rounds: {} fresh, {} warm", flags.fresh_rounds, flags.warm_rounds);
+    Figures::print(&ctx.ui, &results);
+    ctx.ui.out(format_args!("rounds: {} fresh, {} warm", flags.fresh_rounds, flags.warm_rounds));
     Ok(())
 }

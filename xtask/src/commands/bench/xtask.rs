@@ -7,8 +7,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::{children_cpu, median, remove_dir};
+use crate::flags;
+use crate::run::Context;
 use crate::run::cmd::Cmd;
-use crate::{Context, flags};
 
 pub fn xtask(ctx: &Context, flags: &flags::BenchXtask) -> anyhow::Result<()> {
     let dir = ctx.root.join("target").join("bench");
@@ -41,12 +42,12 @@ pub fn xtask(ctx: &Context, flags: &flags::BenchXtask) -> anyhow::Result<()> {
         help.run(ctx)?;
         runs.push(started.elapsed().as_secs_f64());
     }
-    println!();
-    println!("cold debug build of xtask: {wall:.1} s wall, {cpu:.1} s CPU");
-    println!(
+    ctx.ui.out("");
+    ctx.ui.out(format_args!("cold debug build of xtask: {wall:.1} s wall, {cpu:.1} s CPU"));
+    ctx.ui.out(format_args!(
         "warm `cargo xtask --help`: {:.0} ms median of {}",
         median(&runs) * 1000.0,
         runs.len()
-    );
+    ));
     Ok(())
 }

@@ -9,7 +9,8 @@ use crate::config::options;
 use crate::config::settings::{RegistryKind, Settings};
 use crate::docker::local::{self, Names, Release};
 use crate::docker::{self, image, registry};
-use crate::{Context, flags};
+use crate::flags;
+use crate::run::Context;
 
 /// Everything `deploy --local` will do, decided before anything runs.
 #[derive(Debug)]
@@ -34,7 +35,7 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
 
 impl Plan {
     pub fn new(ctx: &Context, settings: &Settings, flags: &flags::Deploy) -> anyhow::Result<Plan> {
-        let mut options = flags.image.options(&ctx.env, false, true)?;
+        let mut options = super::super::image_options(&flags.image, &ctx.env, false, true)?;
         options.proxy = Some(local::FRONT_IMAGE.to_owned());
         let build = image::Plan::new(ctx, settings, &options)?;
         let values = dockerrun::Values {
@@ -77,7 +78,7 @@ impl Plan {
             env: local::container_env(&options),
             health_path: options.health_path("/health"),
             names: Names::new(port),
-            timeout: flags.timeout.map_or(local::DEFAULT_TIMEOUT, Duration::from_secs),
+            timeout: flags.wait.timeout.map_or(local::DEFAULT_TIMEOUT, Duration::from_secs),
             dir: ctx.root.join("target").join("deploy-local").join(port.to_string()),
             container: docker::unique_name(&format!("xtask-local-{port}-release")),
         };

@@ -4,49 +4,51 @@
 //! Steps (`--dry-run` prints them): every environment is looked up (a wrong name fails
 //! before a build) → the image and the application version, once for all (`Release`) → one
 //! UpdateEnvironment per environment with the version *and* its option settings, started
-//! together and followed together (`eb::update`).
+//! together and followed together (`eb::update`). `deploy --local` is `local`.
 
-use super::{Release, print_options};
-use crate::aws::Deadline;
+pub mod local;
+
 use crate::config::git;
 use crate::config::settings::Settings;
 use crate::eb::environments;
 use crate::eb::update::{self, Update};
-use crate::{Context, flags};
+use crate::flags;
+use crate::release::{Release, print_options};
+use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let targets = settings.targets(&flags.env, || git::deploy_branch(ctx))?;
-    let wait = flags.wait.options(flags.timeout);
-    let mut release = Release::new(ctx, settings, &flags.image, targets, wait)?;
+    let wait = super::wait_options(&flags.wait);
+    let image = super::image_options(&flags.image, &ctx.env, true, false)?;
+    let mut release = Release::new(ctx, settings, &image, targets, wait)?;
     if flags.image.dry_run {
         return print(ctx, &release);
     }
-    let aws = release.connect(ctx)?;
-    let clients = &aws.clients;
-    let application = release.application.clone();
+    let (aws, eb) = release.connect(ctx)?;
+    eb.say_deadline(ctx);
     // A wrong environment name fails now, not after a build and a push.
     aws.block_on(async {
-        let deadline = Deadline::after(wait.timeout);
         for environment in release.environments() {
-            environments::describe(ctx, clients, &application, environment, deadline).await?;
+            environments::describe(ctx, &eb, environment).await?;
         }
         anyhow::Ok(())
     })?;
     release.build(ctx, &aws)?;
-    release.publish(ctx, &aws)?;
     let updates = release
         .destinations
         .iter()
         .map(|d| Update {
-            application: &application,
             environment: &d.target.name,
             label: release.label(),
             options: update::option_settings(&d.options),
             wait,
         })
         .collect();
-    aws.block_on(update::run_all(ctx, clients, updates))
+    aws.block_on(async {
+        release.publish(ctx, &eb).await?;
+        update::run_all(ctx, &eb, updates).await
+    })
 }
 
 /// The plan as a reader checks it: every step, secrets masked. Runs nothing.

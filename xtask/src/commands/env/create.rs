@@ -1,31 +1,34 @@
 //! `cargo xtask env create ENV`: a new Elastic Beanstalk environment running the commit,
 //! from an account that has only the IAM roles.
 //!
-//! Steps (`--dry-run` prints them): the environment must not exist yet, the platform is
-//! found (or pinned), the roles are checked → the image and the application version, as
-//! `deploy` makes them (the application is created first when missing) → one
-//! CreateEnvironment with the version and the option settings (the template's, then the
-//! launch's: environment type, roles, instance type), followed until it runs healthy.
+//! Steps (`--dry-run` prints them): the name must be free in the region and the CNAME
+//! prefix available, the platform is found (or pinned), the roles are checked → the image
+//! and the application version, as `deploy` makes them (the application is created first
+//! when missing) → one CreateEnvironment with the version and the option settings (the
+//! template's, then the launch's: environment type, roles, instance type, enhanced health,
+//! the load balancer), followed until it runs healthy.
 
-use anyhow::bail;
+use anyhow::anyhow;
 
-use super::{Release, print_options};
-use crate::aws::Deadline;
+use crate::config::launch::{EB_ENVIRONMENT, LAUNCH_CONFIGURATION, Launch};
+use crate::config::options::Options;
 use crate::config::settings::Settings;
-use crate::config::targets::{EB_ENVIRONMENT, LAUNCH_CONFIGURATION};
 use crate::eb::create::{self, Creation, DOCKER_BRANCH, Roles};
-use crate::eb::{environments, update};
-use crate::{Context, flags};
+use crate::eb::update;
+use crate::flags;
+use crate::release::{Release, print_options};
+use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let target = settings.target(Some(&flags.env), || Ok(None))?;
     let launch = settings.launch(&target);
-    let wait = flags.wait.options(flags.timeout);
-    let mut release = Release::new(ctx, settings, &flags.image, vec![target], wait)?;
+    let wait = super::super::wait_options(&flags.wait);
+    let image = super::super::image_options(&flags.image, &ctx.env, true, false)?;
+    let mut release = Release::new(ctx, settings, &image, vec![target], wait)?;
     let options = launch.options(&release.destinations[0].options);
     let environment = release.destinations[0].target.name.clone();
-    let application = release.application.clone();
+    let cname = launch.cname_prefix(&environment).to_owned();
     // The template may name them itself: then those are checked.
     let roles = Roles {
         instance_profile: options
@@ -34,75 +37,88 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
         service_role: options.get(EB_ENVIRONMENT, "ServiceRole").unwrap_or(&launch.service_role),
     };
     if flags.image.dry_run {
-        let ui = &ctx.ui;
-        ui.step(format_args!(
-            "plan: create {environment} in {application} with {} (dry run: nothing is run)",
-            release.build.image
-        ));
-        ui.info(format_args!(
-            "check that {environment} does not exist yet (application {application} is created \
-             after the build if missing)"
-        ));
-        match &launch.platform {
-            Some(arn) => ui.info(format_args!("platform {arn} (setting)")),
-            None => ui.info(format_args!(
-                "platform: the newest recommended version of \"{DOCKER_BRANCH}\" \
-                 (ListPlatformVersions)"
-            )),
-        }
-        ui.info(format_args!(
-            "check that instance profile {} and service role {} exist (IAM, read only)",
-            roles.instance_profile, roles.service_role
-        ));
-        release.print(ctx)?;
-        ui.info(format_args!(
-            "one CreateEnvironment of {environment}: version {} and {} option settings:",
-            release.label(),
-            options.0.len()
-        ));
-        print_options(ctx, &options);
-        release.print_wait(ctx, "the launch");
-        return Ok(());
+        return print(ctx, &release, &launch, &options, &roles);
     }
-    let aws = release.connect(ctx)?;
-    let clients = &aws.clients;
+    let (aws, eb) = release.connect(ctx)?;
+    eb.say_deadline(ctx);
     ctx.ui.step(format_args!("check what creating {environment} needs"));
     let (exists, platform) = aws.block_on(async {
-        let deadline = Deadline::after(wait.timeout);
-        let exists = create::application_exists(ctx, clients, &application, deadline).await?;
-        if exists
-            && environments::find(ctx, clients, &application, &environment, deadline)
-                .await?
-                .is_some()
-        {
-            bail!(
-                "environment {environment} already exists in application {application}: deploy \
-                 to it with `cargo xtask deploy {}`, or terminate it first",
+        let exists = create::application_exists(ctx, &eb).await?;
+        let taken = || {
+            anyhow!(
+                "environment {environment} already exists in application {}: deploy to it with \
+                 `cargo xtask deploy {}`, or terminate it first",
+                eb.application,
                 flags.env
-            );
-        }
+            )
+        };
+        create::check_name(ctx, &eb, &environment, &cname, taken).await?;
         let platform = match &launch.platform {
             Some(arn) => arn.clone(),
-            None => create::newest_platform(ctx, clients, deadline).await?,
+            None => create::newest_platform(ctx, &eb).await?,
         };
-        create::check_roles(ctx, clients, &roles, deadline).await?;
+        create::check_roles(ctx, &eb, &roles).await?;
         anyhow::Ok((exists, platform))
     })?;
     let pinned = if launch.platform.is_some() { "pinned by the settings" } else { "the newest" };
-    ctx.ui.info(format_args!("platform {platform} ({pinned})"));
+    ctx.ui.info(format_args!("platform {platform} ({pinned}); CNAME prefix {cname} is available"));
     release.build(ctx, &aws)?;
-    if !exists {
-        let deadline = Deadline::after(wait.timeout);
-        aws.block_on(create::create_application(ctx, clients, &application, deadline))?;
-    }
-    release.publish(ctx, &aws)?;
     let creation = Creation {
-        application: &application,
         environment: &environment,
+        cname_prefix: &cname,
         label: release.label(),
         platform: &platform,
         options: update::option_settings(&options),
         wait,
     };
-    aws.block_on(creation.run(ctx, clients))
+    aws.block_on(async {
+        if !exists {
+            create::create_application(ctx, &eb).await?;
+        }
+        release.publish(ctx, &eb).await?;
+        creation.run(ctx, &eb).await
+    })
+}
+
+/// The plan as a reader checks it: every step, secrets masked. Runs nothing.
+fn print(
+    ctx: &Context,
+    release: &Release,
+    launch: &Launch,
+    options: &Options,
+    roles: &Roles<'_>,
+) -> anyhow::Result<()> {
+    let ui = &ctx.ui;
+    let (environment, application) = (&release.destinations[0].target.name, &release.application);
+    ui.step(format_args!(
+        "plan: create {environment} in {application} with {} (dry run: nothing is run)",
+        release.build.image
+    ));
+    ui.info(format_args!(
+        "check that no environment of the region is named {environment}, and that the CNAME \
+         prefix {} is available (application {application} is created after the build if \
+         missing)",
+        launch.cname_prefix(environment)
+    ));
+    match &launch.platform {
+        Some(arn) => ui.info(format_args!("platform {arn} (setting)")),
+        None => ui.info(format_args!(
+            "platform: the newest recommended version of \"{DOCKER_BRANCH}\" (ListPlatformVersions)"
+        )),
+    }
+    ui.info(format_args!(
+        "check that instance profile {} and service role {} exist (IAM, read only)",
+        roles.instance_profile, roles.service_role
+    ));
+    release.print(ctx)?;
+    ui.info(format_args!(
+        "one CreateEnvironment of {environment} (CNAME prefix {}): version {} and {} option \
+         settings:",
+        launch.cname_prefix(environment),
+        release.label(),
+        options.0.len()
+    ));
+    print_options(ctx, options);
+    release.print_wait(ctx, "the launch");
+    Ok(())
 }

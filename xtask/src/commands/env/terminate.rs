@@ -6,12 +6,13 @@ use std::io::IsTerminal;
 
 use anyhow::bail;
 
-use crate::aws::{Aws, Deadline};
+use crate::aws::DEFAULT_DEADLINE;
 use crate::config::settings::Settings;
-use crate::eb::environments;
 use crate::eb::terminate::Termination;
 use crate::eb::update::DEFAULT_TIMEOUT;
-use crate::{Context, flags};
+use crate::eb::{Eb, environments};
+use crate::flags;
+use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
@@ -32,16 +33,10 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
              pass --yes"
         );
     }
-    let timeout = flags.timeout.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
-    let aws = Aws::connect(&ctx.env, settings.aws())?;
-    let clients = &aws.clients;
-    let env = aws.block_on(environments::describe(
-        ctx,
-        clients,
-        &application,
-        environment,
-        Deadline::after(timeout),
-    ))?;
+    // What runs there, shown before the question; the command's deadline starts once the
+    // question is answered: a person's thinking is not Elastic Beanstalk's time.
+    let (aws, lookup) = Eb::connect(&ctx.env, settings.aws(), &application, DEFAULT_DEADLINE)?;
+    let env = aws.block_on(environments::describe(ctx, &lookup, environment))?;
     if !flags.yes {
         let or_dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
         ctx.ui.warn(format_args!(
@@ -60,7 +55,9 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
             );
         }
     }
-    let termination =
-        Termination { application: &application, environment, timeout, no_wait: flags.no_wait };
-    aws.block_on(termination.run(ctx, clients))
+    let timeout = flags.timeout.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    let eb = Eb::new(&aws.clients, &application, timeout);
+    eb.say_deadline(ctx);
+    let termination = Termination { environment, no_wait: flags.no_wait };
+    aws.block_on(termination.run(ctx, &eb))
 }

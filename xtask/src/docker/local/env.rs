@@ -3,8 +3,8 @@
 
 use anyhow::Context as _;
 
-use crate::Context;
 use crate::docker::docker;
+use crate::run::Context;
 
 /// Where `deploy --local` marks its containers: `LABEL=PORT`, `LABEL.role=…`.
 pub const LABEL: &str = "dev.xtask.local";

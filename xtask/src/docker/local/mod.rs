@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::Context;
 use crate::config::dockerrun::Dockerrun;
 use crate::config::options::Options;
 use crate::docker::docker;
+use crate::run::Context;
 use crate::run::cmd::Cmd;
 use crate::run::http;
 use crate::run::interrupt::Interrupted;
@@ -257,7 +257,7 @@ impl Release {
     fn wait_healthy(&self, ctx: &Context) -> anyhow::Result<String> {
         const DURING: &str = "the health check of the new release";
         self.poll_healthy(ctx, DURING).map_err(|err| {
-            if crate::exit_code(&err) == crate::exit::INTERRUPTED {
+            if crate::run::exit::code(&err) == crate::run::exit::INTERRUPTED {
                 Interrupted { during: DURING.to_owned() }.into()
             } else {
                 err

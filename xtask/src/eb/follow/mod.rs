@@ -1,20 +1,31 @@
 //! Following operations under way (updates, launches, terminations) on one environment or
 //! several at once, until each one's [`Judge`] decides: one DescribeEnvironments and one
-//! DescribeEvents a round for all of them, whatever their number, so the polling stays
+//! DescribeEvents a round for all of them, whatever their number (and, once a version runs,
+//! one DescribeInstancesHealth per environment with enhanced health), so the polling stays
 //! polite (well under one call per second per environment). New events and state changes
 //! are printed as they come; with several environments each line is tagged with its own.
+//!
+//! The command's deadline running out is each undecided environment's verdict (timed out,
+//! or unhealthy when its health was still Red or Yellow at the end), never a bare error:
+//! the caller's summary always follows.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use aws_sdk_elasticbeanstalk::types::EnvironmentDescription;
 
-use crate::aws::{Clients, Deadline, Service};
+use crate::aws::time_of_day;
+use crate::eb::Eb;
 use crate::eb::environments::{health_causes, live};
 use crate::eb::events::EventStream;
+use crate::eb::instances::{self, Instances};
 use crate::eb::judge::{Goal, Judge, Snapshot, Verdict};
 use crate::eb::wait::{Pace, pause};
-use crate::{Context, Failure, exit};
+use crate::run::exit::OutOfTime;
+use crate::run::{Context, Failure, exit};
+
+/// How often an unchanged state is said again.
+const SAY_AGAIN: Duration = Duration::from_secs(30);
 
 /// One environment being followed, and, once decided, how its operation ended.
 pub struct Followed {
@@ -27,9 +38,9 @@ pub struct Followed {
     /// Its URL, from its CNAME.
     pub url: Option<String>,
     last: Option<Snapshot>,
-    last_said: Instant,
-    causes: Vec<String>,
+    last_said: Option<(String, Instant)>,
     window_said: bool,
+    basic_said: bool,
 }
 
 impl Followed {
@@ -41,9 +52,9 @@ impl Followed {
             outcome: None,
             url: None,
             last: None,
-            last_said: Instant::now(),
-            causes: Vec::new(),
+            last_said: None,
             window_said: false,
+            basic_said: false,
         }
     }
 
@@ -70,44 +81,57 @@ impl Tagger {
 }
 
 /// Follows `operation` ("the deployment") on every environment of `followed` until each is
-/// decided, or `--timeout` (the judges') passes, printing their events and state as they
-/// come. Only a failure of the shared calls, or Ctrl-C, is an error: each environment's own
-/// ending is its `outcome`.
+/// decided or the command's deadline passes, printing their events and state as they come
+/// (events from `since`, the service's time). Only Ctrl-C, or a failure of the shared
+/// calls, is an error: each environment's own ending is its `outcome`.
 pub async fn until_done(
     ctx: &Context,
-    clients: &Clients,
-    (application, operation): (&str, &str),
+    eb: &Eb,
+    operation: &str,
+    since: DateTime,
+    followed: &mut [Followed],
+    pace: Pace,
+) -> anyhow::Result<()> {
+    match rounds(ctx, eb, operation, since, followed, pace).await {
+        Ok(()) => Ok(()),
+        Err(err) => match err.downcast::<OutOfTime>() {
+            Ok(out) => {
+                for f in followed.iter_mut().filter(|f| f.outcome.is_none()) {
+                    f.outcome = Some(Err(timed_out(f, eb, Some(&out))));
+                }
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
+    }
+}
+
+async fn rounds(
+    ctx: &Context,
+    eb: &Eb,
+    operation: &str,
     since: DateTime,
     followed: &mut [Followed],
     pace: Pace,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let timeout = followed.iter().map(|f| f.judge.timeout).max().unwrap_or_default();
-    let deadline = Deadline::after(timeout);
+    let deadline = eb.deadline();
     let several = followed.len() > 1;
     let tag = Tagger {
         width: several.then(|| followed.iter().map(|f| f.environment.len()).max()).flatten(),
     };
     let only = (!several).then(|| followed.first().map(|f| f.environment.clone())).flatten();
-    let mut events = EventStream::new(application, only.as_deref(), since);
+    let mut events = EventStream::new(only.as_deref(), since);
     loop {
-        let described = describe(ctx, clients, application, followed, deadline).await?;
+        let described = describe(ctx, eb, followed).await?;
+        let service_now = eb.now();
         let mut now = Vec::with_capacity(followed.len());
         for f in followed.iter_mut() {
             let env = described.iter().find(|e| f.matches(e));
             f.url = env.and_then(|e| e.cname()).map(|c| format!("http://{c}/")).or(f.url.take());
-            let snapshot = env.map(Snapshot::of).or_else(|| f.last.clone());
-            if f.outcome.is_none()
-                && let Some(snapshot) = &snapshot
-                && (f.last.as_ref() != Some(snapshot)
-                    || f.last_said.elapsed() > Duration::from_secs(30))
-            {
-                tag.line(ctx, &f.environment, state(snapshot, started.elapsed()));
-                f.last_said = Instant::now();
-            }
-            now.push(snapshot);
+            now.push(env.map(Snapshot::of).or_else(|| f.last.clone()));
         }
-        for event in events.next(ctx, clients, deadline).await? {
+        for event in events.next(ctx, eb).await? {
             let of = |f: &&mut Followed| {
                 !several || event.environment.as_deref() == Some(f.environment.as_str())
             };
@@ -121,36 +145,35 @@ pub async fn until_done(
         for (f, now) in followed.iter_mut().zip(now) {
             let Some(now) = now.filter(|_| f.outcome.is_none()) else { continue };
             let elapsed = started.elapsed();
-            let health_changed = f.last.as_ref().is_none_or(|l| l.health != now.health);
-            let verdict = f.judge.snapshot(&now, elapsed);
-            if let Some(end) = f.judge.window_end() {
-                // Causes when the window opens, and whenever health changes within it.
-                let ask_causes = (!f.window_said || health_changed) && verdict == Verdict::Waiting;
-                if !f.window_said {
-                    let left = end.saturating_sub(elapsed).as_secs_f64().round();
-                    tag.line(
-                        ctx,
-                        &f.environment,
-                        format_args!(
-                            "{} runs {}, health {}: waiting up to {left}s for it to recover",
-                            f.environment, f.judge.label, now.health
-                        ),
-                    );
-                    f.window_said = true;
+            let mut verdict = f.judge.snapshot(&now, elapsed, service_now);
+            if verdict == Verdict::Waiting && f.judge.wants_instances() {
+                let report = instances::report(ctx, eb, &f.environment).await?;
+                verdict = f.judge.instances(&report, &now.health, elapsed);
+                if report == Instances::Basic && !f.basic_said {
+                    tag.line(ctx, &f.environment, BASIC_HEALTH);
+                    f.basic_said = true;
                 }
-                if ask_causes {
-                    f.causes = health_causes(ctx, clients, &f.environment, deadline).await?;
-                    for cause in &f.causes {
-                        tag.line(ctx, &f.environment, format_args!("  cause: {cause}"));
-                    }
-                }
+            }
+            say_state(ctx, &tag, f, &now, elapsed);
+            if let Some(end) = f.judge.window_end().filter(|_| verdict == Verdict::Waiting) {
+                let health_changed = f.last.as_ref().is_none_or(|l| l.health != now.health);
+                recovery_window(
+                    ctx,
+                    eb,
+                    &tag,
+                    f,
+                    &now,
+                    end.saturating_sub(elapsed),
+                    health_changed,
+                )
+                .await?;
             }
             f.outcome = match verdict {
                 Verdict::Waiting => None,
                 Verdict::Done => Some(Ok(())),
                 Verdict::Failed(why) => Some(Err(Failure::new(exit::DEPLOY_FAILED, why))),
                 Verdict::Unhealthy(why) => {
-                    Some(Err(Failure::new(exit::UNHEALTHY, unhealthy(&why, &f.causes))))
+                    Some(Err(Failure::new(exit::UNHEALTHY, with_causes(&why, &f.judge.causes))))
                 }
             };
             f.last = Some(now);
@@ -158,32 +181,91 @@ pub async fn until_done(
         if followed.iter().all(|f| f.outcome.is_some()) {
             return Ok(());
         }
-        let during = format!("following {operation}");
-        pause(ctx, pace.every.min(deadline.remaining()), &during).await?;
+        pause(ctx, pace.every.min(deadline.remaining()), &format!("following {operation}")).await?;
         if deadline.passed() {
             for f in followed.iter_mut().filter(|f| f.outcome.is_none()) {
-                f.outcome = Some(Err(timed_out(f)));
+                f.outcome = Some(Err(timed_out(f, eb, None)));
             }
             return Ok(());
         }
     }
 }
 
+const BASIC_HEALTH: &str = "basic health (the instances' own health and version cannot be \
+                            asked): the verdict rests on the environment's status, version and \
+                            colour";
+
+/// The state line: when it changes, and every 30 s while it does not.
+fn say_state(ctx: &Context, tag: &Tagger, f: &mut Followed, now: &Snapshot, elapsed: Duration) {
+    if f.outcome.is_some() {
+        return;
+    }
+    let version = now.version_label.as_deref().unwrap_or("-");
+    let health = match (&now.health, &now.health_status) {
+        (h, _) if h.is_empty() => "-".to_owned(),
+        (h, Some(status)) => format!("{h} ({status})"),
+        (h, None) => h.clone(),
+    };
+    let note = f.judge.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default();
+    let state = format!("{} · health {health} · version {version}{note}", now.status);
+    let again =
+        f.last_said.as_ref().is_none_or(|(said, at)| *said != state || at.elapsed() > SAY_AGAIN);
+    if again {
+        tag.line(ctx, &f.environment, format_args!("[{:>4}s] {state}", elapsed.as_secs()));
+        f.last_said = Some((state, Instant::now()));
+    }
+}
+
+/// Once our version runs but its health is not acceptable: says the window once, and the
+/// causes when it opens and whenever health changes within it.
+async fn recovery_window(
+    ctx: &Context,
+    eb: &Eb,
+    tag: &Tagger,
+    f: &mut Followed,
+    now: &Snapshot,
+    left: Duration,
+    health_changed: bool,
+) -> anyhow::Result<()> {
+    let env = f.environment.clone();
+    if !f.window_said {
+        let left = left.as_secs_f64().round();
+        let (label, health) = (&f.judge.label, &now.health);
+        tag.line(
+            ctx,
+            &env,
+            format_args!(
+                "{env} runs {label}, health {health}: waiting up to {left}s for it to recover"
+            ),
+        );
+    }
+    if !f.window_said || health_changed {
+        let mut causes = health_causes(ctx, eb, &env).await?;
+        causes.extend(f.judge.causes.iter().cloned());
+        for cause in &causes {
+            tag.line(ctx, &env, format_args!("  cause: {cause}"));
+        }
+        if f.judge.causes.is_empty() {
+            f.judge.causes = causes;
+        }
+    }
+    f.window_said = true;
+    Ok(())
+}
+
 /// The environments followed, in one DescribeEnvironments: by ID when every one's is known
 /// (terminated ones included), else by name.
 async fn describe(
     ctx: &Context,
-    clients: &Clients,
-    application: &str,
+    eb: &Eb,
     followed: &[Followed],
-    deadline: Deadline,
 ) -> anyhow::Result<Vec<EnvironmentDescription>> {
     let ids: Option<Vec<String>> = followed.iter().map(|f| f.id.clone()).collect();
     let names: Vec<String> = followed.iter().map(|f| f.environment.clone()).collect();
     let doing = format!("describe environment {}", names.join(", "));
-    let answer = clients
-        .call(ctx, Service::ElasticBeanstalk, &doing, deadline, || {
-            let call = clients.eb.describe_environments().application_name(application);
+    let answer = eb
+        .call(ctx, &doing, || {
+            let call = eb.client().describe_environments().application_name(&eb.application);
             match &ids {
                 Some(ids) => call.set_environment_ids(Some(ids.clone())).include_deleted(true),
                 None => call.set_environment_names(Some(names.clone())),
@@ -194,51 +276,46 @@ async fn describe(
     Ok(answer.environments().to_vec())
 }
 
-/// The timeout of an operation still under way when `--timeout` passed.
-fn timed_out(f: &Followed) -> Failure {
-    let timeout = f.judge.timeout.as_secs();
-    let (status, health) =
-        f.last.as_ref().map_or(("unknown", ""), |l| (l.status.as_str(), l.health.as_str()));
-    // The recovery window ends with the timeout: Red then is unhealthy.
-    if let Some(now) = &f.last
-        && let Verdict::Unhealthy(why) = f.judge.clone().snapshot(now, f.judge.timeout)
-    {
-        return Failure::new(exit::UNHEALTHY, unhealthy(&why, &f.causes));
+/// The verdict on an operation still under way when the command's deadline passed: Red or
+/// Yellow at the end of the window is unhealthy; anything else did not finish in time.
+/// `out` is the call that was in flight, if the deadline passed during one.
+fn timed_out(f: &Followed, eb: &Eb, out: Option<&OutOfTime>) -> Failure {
+    let timeout = eb.deadline().timeout().as_secs();
+    let last = f.last.as_ref();
+    let (status, health) = last.map_or(("unknown", ""), |l| (l.status.as_str(), l.health.as_str()));
+    if f.judge.window_end().is_some() && matches!(health, "Red" | "Yellow") {
+        let flag = if health == "Yellow" { ": pass --allow-yellow to accept Yellow" } else { "" };
+        let why = format!(
+            "{} runs but its health is still {health} at the end of --timeout ({timeout}s){flag}",
+            f.judge.label
+        );
+        return Failure::new(exit::UNHEALTHY, with_causes(&why, &f.judge.causes));
     }
-    let yellow = if health == "Yellow" && f.judge.window_end().is_some() {
-        " (pass --allow-yellow to accept Yellow)"
-    } else {
-        ""
-    };
     let doing = match f.judge.goal {
         Goal::Runs => "did not finish",
         Goal::Terminated => "was not terminated",
     };
+    let why = match (&f.judge.note, out) {
+        (_, Some(out)) if out.stalled => format!("; the last call did not answer: {}", out.doing),
+        (Some(note), _) => format!("; {note}"),
+        _ => String::new(),
+    };
     Failure::new(
         exit::TIMED_OUT,
         format!(
-            "{} {doing} within {timeout}s ({status}, health {}{yellow}); Elastic Beanstalk goes \
-             on: check it with `cargo xtask status {}`",
+            "{} {doing} within {timeout}s, at {} ({status}, health {}{why}); Elastic Beanstalk \
+             goes on: check it with `cargo xtask status {}`",
             f.environment,
+            time_of_day(eb.deadline().until()),
             if health.is_empty() { "-" } else { health },
             f.environment
         ),
     )
 }
 
-/// An unhealthy verdict with enhanced health's causes, when known.
-fn unhealthy(why: &str, causes: &[String]) -> String {
+/// An unhealthy verdict with health's causes, when known.
+fn with_causes(why: &str, causes: &[String]) -> String {
     if causes.is_empty() { why.to_owned() } else { format!("{why} ({})", causes.join("; ")) }
-}
-
-fn state(now: &Snapshot, elapsed: Duration) -> String {
-    let version = now.version_label.as_deref().unwrap_or("-");
-    format!(
-        "[{:>4}s] {} · health {} · version {version}",
-        elapsed.as_secs(),
-        now.status,
-        if now.health.is_empty() { "-" } else { &now.health }
-    )
 }
 
 #[cfg(test)]

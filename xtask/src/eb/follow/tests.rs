@@ -1,7 +1,7 @@
 //! The follow loop against `aws-smithy-mocks`.
 
 use super::*;
-use crate::eb::testing::{clients, ctx, environment, event_at};
+use crate::eb::testing::{ctx, eb, environment, event_at};
 use aws_sdk_elasticbeanstalk::Client;
 use aws_sdk_elasticbeanstalk::operation::describe_environment_health::DescribeEnvironmentHealthOutput;
 use aws_sdk_elasticbeanstalk::operation::describe_environments::DescribeEnvironmentsOutput;
@@ -20,9 +20,12 @@ fn event_of_req_1(severity: EventSeverity, message: &str) -> DescribeEventsOutpu
         .build()
 }
 
+/// The judge of an update that started at 1000 s (the mocked environments were updated at
+/// 2000 s), on an environment with basic health.
 fn judge() -> Judge {
     let mut judge = Judge::new("v2", Some("req-1".into()), false);
-    judge.seen_updating = true;
+    judge.since = Some(DateTime::from_secs(1_000));
+    judge.basic = true;
     judge
 }
 
@@ -30,10 +33,10 @@ fn one(judge: Judge) -> Vec<Followed> {
     vec![Followed::new("acme-web-stg", None, judge)]
 }
 
-async fn follow(eb: Client, followed: &mut [Followed]) {
+async fn follow(client: Client, followed: &mut [Followed]) {
     let since = DateTime::from_secs(0);
-    let operation = ("acme-web", "the deployment");
-    until_done(&ctx(), &clients(eb), operation, since, followed, FAST).await.unwrap();
+    let eb = eb(client, Duration::from_secs(60));
+    until_done(&ctx(), &eb, "the deployment", since, followed, FAST).await.unwrap();
 }
 
 fn failure(followed: &Followed) -> &Failure {
@@ -138,6 +141,7 @@ fn env(name: &str, id: &str, status: &str, health: &str) -> EnvironmentDescripti
         .status(EnvironmentStatus::from(status))
         .health(EnvironmentHealth::from(health))
         .version_label("v2")
+        .date_updated(DateTime::from_secs(2_000))
         .build()
 }
 
@@ -177,8 +181,8 @@ async fn several_environments_share_each_round_s_two_calls_and_end_each_on_its_o
     });
     let eb = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&describe, &events]);
     let of = |name: &str, id: &str, request: &str| {
-        let mut judge = Judge::new("v2", Some(request.into()), false);
-        judge.seen_updating = true;
+        let mut judge = judge();
+        judge.request_id = Some(request.into());
         Followed::new(name, Some(id.into()), judge)
     };
     let mut followed = [of("stg-a", "e-a", "req-a"), of("stg-b", "e-b", "req-b")];
@@ -186,4 +190,42 @@ async fn several_environments_share_each_round_s_two_calls_and_end_each_on_its_o
     assert!(matches!(followed[0].outcome, Some(Ok(()))));
     assert_eq!(failure(&followed[1]).message, "Elastic Beanstalk reported: Error of stg-b");
     assert_eq!((describe.num_calls(), events.num_calls()), (2, 2), "two calls a round");
+}
+
+#[tokio::test]
+async fn with_enhanced_health_an_instance_on_the_old_version_fails_the_deploy() {
+    use aws_sdk_elasticbeanstalk::operation::describe_instances_health::DescribeInstancesHealthOutput;
+    use aws_sdk_elasticbeanstalk::types::{Deployment, SingleInstanceHealth};
+    let describe =
+        mock!(Client::describe_environments).then_output(|| environment("Ready", "Green", "v2"));
+    let events = mock!(Client::describe_events).then_output(|| {
+        event_of_req_1(EventSeverity::Info, "Environment update completed successfully.")
+    });
+    // Refreshed long after the update was seen done (the mocked clock is our own).
+    let instances = mock!(Client::describe_instances_health).then_output(|| {
+        let deployment = Deployment::builder().version_label("v1").status("Deployed").build();
+        DescribeInstancesHealthOutput::builder()
+            .instance_health_list(
+                SingleInstanceHealth::builder()
+                    .instance_id("i-0abc")
+                    .color("Green")
+                    .deployment(deployment)
+                    .build(),
+            )
+            .refreshed_at(DateTime::from_secs(4_000_000_000))
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_elasticbeanstalk,
+        RuleMode::MatchAny,
+        [&describe, &events, &instances]
+    );
+    let mut enhanced = judge();
+    enhanced.basic = false;
+    let mut followed = one(enhanced);
+    follow(client, &mut followed).await;
+    let failure = failure(&followed[0]);
+    assert_eq!(failure.code, exit::DEPLOY_FAILED);
+    assert_eq!(failure.message, "instance i-0abc runs v1, not v2 (its deployment: Deployed)");
+    assert_eq!(instances.num_calls(), 1);
 }

@@ -1,0 +1,157 @@
+//! The fake's wire: an HTTP/1.1 server (hyper's) that hands each form-encoded request to the
+//! `World` and answers its XML with the service's `Date` (the EB CLI needs one on every
+//! answer; the SDK reads the clock from it) and `x-amzn-RequestId` headers, or loses the
+//! answer as a fault asks; each environment's load balancer (a TCP forwarder on its port);
+//! and the health checks of the containers (hyper's client).
+
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use super::query::{Form, http_date};
+use super::state::World;
+use super::xml::Loss;
+
+/// The answer was carried out and the connection is cut: the client sees no answer.
+#[derive(Debug)]
+struct Cut;
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection cut after the request was carried out")
+    }
+}
+
+impl std::error::Error for Cut {}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Serves `listener` until the world stops.
+pub fn serve(listener: TcpListener, world: World) {
+    thread::spawn(move || {
+        runtime().block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = stopped(&world.stop) => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let world = world.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(world.clone(), request));
+                    let connection = hyper::server::conn::http1::Builder::new();
+                    let _ = connection.serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+    });
+}
+
+async fn handle(world: World, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Cut> {
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let form: Form = form_urlencoded::parse(&body).into_owned().collect();
+    let action = form.get("Action").cloned().unwrap_or_default();
+    let answering = world.clone();
+    let answer = tokio::task::spawn_blocking(move || answering.answer(&action, &form))
+        .await
+        .expect("the fake's answer does not panic");
+    match answer.loss {
+        Some(Loss::Late(after)) => tokio::time::sleep(after).await,
+        Some(Loss::Cut) => return Err(Cut),
+        None => {}
+    }
+    Ok(Response::builder()
+        .status(answer.status)
+        .header("Content-Type", "text/xml")
+        .header("x-amzn-RequestId", &answer.request_id)
+        .header("Date", http_date(world.now()))
+        .body(Full::new(Bytes::from(answer.body)))
+        .expect("a response of known parts"))
+}
+
+/// The status of `GET path` on the loopback `port`, if it answers within 2 s.
+pub fn get_status(port: u16, path: &str) -> Option<u16> {
+    runtime().block_on(async {
+        let within = Duration::from_secs(2);
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let stream = tokio::time::timeout(within, stream).await.ok()?.ok()?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(connection);
+        let request = Request::get(path)
+            .header("Host", format!("127.0.0.1:{port}"))
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let response = tokio::time::timeout(within, sender.send_request(request)).await.ok()?;
+        Some(response.ok()?.status().as_u16())
+    })
+}
+
+/// Accepts connections until `stop`, handing each to `handle`.
+pub fn accept_loop(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    handle: impl Fn(TcpStream) + Send + 'static,
+) {
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    handle(stream);
+                }
+                Err(_) => thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+}
+
+/// The environment's load balancer: forwards each connection on `port` to the container
+/// the environment serves from, or answers 503 while there is none.
+pub fn load_balancer(port: u16, name: String, world: World) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let stop = Arc::clone(&world.stop);
+    accept_loop(listener, stop, move |mut client| {
+        let upstream = world.lock().environments.get(&name).and_then(|e| e.serving.clone());
+        thread::spawn(move || {
+            let Some(mut server) =
+                upstream.and_then(|(_, p)| TcpStream::connect(("127.0.0.1", p)).ok())
+            else {
+                let _ = client.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                return;
+            };
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let forward = thread::spawn(move || {
+                let _ = std::io::copy(&mut client_in, &mut server_out);
+                let _ = server_out.shutdown(Shutdown::Write);
+            });
+            let _ = std::io::copy(&mut server, &mut client);
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = forward.join();
+        });
+    });
+}
