@@ -186,7 +186,11 @@ impl Session {
         let ecr = matches!(self.auth, Auth::Ecr(_));
         let user = self.credentials.as_ref().map_or("AWS", |c| c.username.as_str());
         let has = |words: &[&str]| words.iter().any(|w| said.to_lowercase().contains(w));
-        let (what, fix) = if ecr && has(&["token has expired"]) {
+        // Unreachable first: docker's words for it carry the address, whose port may hold
+        // "401" or "403".
+        let (what, fix) = if has(&UNREACHABLE) {
+            ("is unreachable".to_owned(), "is it up, and is the image setting right?")
+        } else if ecr && has(&["token has expired"]) {
             // ECR's words for a token past its 12 hours (reported on push and pull).
             ("refused the expired ECR token".to_owned(), "run the command again for a new one")
         } else if ecr && has(&["name unknown"]) {
@@ -221,8 +225,6 @@ impl Session {
                     "give the account write access to the repository",
                 )
             }
-        } else if has(&UNREACHABLE) {
-            ("is unreachable".to_owned(), "is it up, and is the image setting right?")
         } else {
             return format!("registry {registry}: cannot {doing} [{said}]");
         };
@@ -297,6 +299,10 @@ mod tests {
                 "denied \"robot\" permission (cannot push): give the account write access"
             )
         );
+        // A refused connection to a port whose number holds 401 is no refused login.
+        let down = "Get \"http://127.0.0.1:40151/v2/\": dial tcp 127.0.0.1:40151: connect: \
+                    connection refused";
+        assert!(basic.explain(down, "log in").contains("is unreachable (cannot log in)"));
     }
 
     #[test]

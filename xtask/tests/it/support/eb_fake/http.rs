@@ -1,12 +1,10 @@
-//! The fake's wire: an HTTP/1.1 server (hyper's) that hands each form-encoded request to the
-//! `World` and answers its XML with the service's `Date` (the EB CLI needs one on every
+//! The fake's wire, on hyper: the HTTP/1.1 server that hands each form-encoded request to
+//! the `World` and answers its XML with the service's `Date` (the EB CLI needs one on every
 //! answer; the SDK reads the clock from it) and `x-amzn-RequestId` headers, or loses the
-//! answer as a fault asks; each environment's load balancer (a TCP forwarder on its port);
-//! and the health checks of the containers (hyper's client).
+//! answer as a fault asks; each environment's load balancer (an HTTP proxy on its port); and
+//! the health checks of the containers (hyper's client).
 
-use std::io::Write;
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -107,51 +105,55 @@ pub fn get_status(port: u16, path: &str) -> Option<u16> {
     })
 }
 
-/// Accepts connections until `stop`, handing each to `handle`.
-pub fn accept_loop(
-    listener: TcpListener,
-    stop: Arc<AtomicBool>,
-    handle: impl Fn(TcpStream) + Send + 'static,
-) {
-    listener.set_nonblocking(true).unwrap();
+/// The environment's load balancer on `port`: each request forwarded to the container the
+/// environment serves from, or 503 while there is none (as an ELB answers with no healthy
+/// target).
+pub fn load_balancer(port: u16, name: String, world: World) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    handle(stream);
-                }
-                Err(_) => thread::sleep(Duration::from_millis(5)),
+        runtime().block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = stopped(&world.stop) => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let (world, name) = (world.clone(), name.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let upstream =
+                            world.lock().environments.get(&name).and_then(|e| e.serving.clone());
+                        forward(upstream.map(|(_, port)| port), request)
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new();
+                    let _ = connection.serve_connection(TokioIo::new(stream), service).await;
+                });
             }
-        }
+        });
     });
 }
 
-/// The environment's load balancer: forwards each connection on `port` to the container
-/// the environment serves from, or answers 503 while there is none.
-pub fn load_balancer(port: u16, name: String, world: World) {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let stop = Arc::clone(&world.stop);
-    accept_loop(listener, stop, move |mut client| {
-        let upstream = world.lock().environments.get(&name).and_then(|e| e.serving.clone());
-        thread::spawn(move || {
-            let Some(mut server) =
-                upstream.and_then(|(_, p)| TcpStream::connect(("127.0.0.1", p)).ok())
-            else {
-                let _ = client.write_all(
-                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                return;
-            };
-            let (mut client_in, mut server_out) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let forward = thread::spawn(move || {
-                let _ = std::io::copy(&mut client_in, &mut server_out);
-                let _ = server_out.shutdown(Shutdown::Write);
-            });
-            let _ = std::io::copy(&mut server, &mut client);
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = forward.join();
-        });
-    });
+/// One request forwarded to the loopback `upstream` port, its answer read whole.
+async fn forward(
+    upstream: Option<u16>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let unavailable = || {
+        let answer = Response::builder().status(503).body(Full::new(Bytes::new()));
+        Ok(answer.expect("a response of known parts"))
+    };
+    let Some(port) = upstream else { return unavailable() };
+    let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return unavailable();
+    };
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let response = sender.send_request(Request::from_parts(parts, Full::new(body))).await?;
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_parts(parts, Full::new(body.collect().await?.to_bytes())))
 }
