@@ -4,7 +4,7 @@
 //! changes (and says so, with the age of what it replaces): every instance started later,
 //! in every environment of the application, pulls with it.
 
-use std::time::{Duration, SystemTime};
+use aws_sdk_elasticbeanstalk::primitives::DateTime;
 
 use crate::aws::{AwsError, Service};
 use crate::eb::Eb;
@@ -50,7 +50,7 @@ impl AuthFile {
                 return Ok(());
             }
             Some((_, written)) => {
-                let age = written.and_then(|w| SystemTime::try_from(w).ok()).map(ago);
+                let age = written.map(|w| ago(eb.now(), w));
                 format!(
                     "replaced (were written {})",
                     age.unwrap_or_else(|| "at an unknown time".into())
@@ -70,9 +70,10 @@ impl AuthFile {
     }
 }
 
-/// `3 days ago`, `5 minutes ago`: how long before now `then` was.
-fn ago(then: SystemTime) -> String {
-    let secs = SystemTime::now().duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+/// `3 days ago`, `5 minutes ago`: how long before `now` `then` was (both AWS's clock).
+fn ago(now: DateTime, then: DateTime) -> String {
+    let millis = now.to_millis().unwrap_or_default() - then.to_millis().unwrap_or_default();
+    let secs = u64::try_from(millis / 1000).unwrap_or(0);
     let (n, unit) = match secs {
         0..60 => (secs, "second"),
         60..3600 => (secs / 60, "minute"),
@@ -88,7 +89,8 @@ mod tests {
 
     #[test]
     fn ages_read_as_a_person_says_them() {
-        let before = |secs: u64| ago(SystemTime::now() - Duration::from_secs(secs));
+        let now = DateTime::from_secs(1_000_000);
+        let before = |secs: i64| ago(now, DateTime::from_secs(1_000_000 - secs));
         assert_eq!(before(1), "1 second ago");
         assert_eq!(before(600), "10 minutes ago");
         assert_eq!(before(3 * 86_400 + 5), "3 days ago");

@@ -103,6 +103,8 @@ pub struct Judge {
     pub note: Option<String>,
     /// The causes the last health said, for an unhealthy verdict.
     pub causes: Vec<String>,
+    /// The colour the recovery window waits to see turn acceptable (Red, Yellow), if any.
+    pub recovering: Option<String>,
 }
 
 impl Judge {
@@ -122,6 +124,7 @@ impl Judge {
             basic: false,
             note: None,
             causes: Vec::new(),
+            recovering: None,
         }
     }
 
@@ -325,6 +328,7 @@ impl Judge {
     /// The verdict of a colour once our version runs: acceptable is done; Red or Yellow
     /// fail at the end of the recovery window; Grey waits for `--timeout`.
     fn colour(&mut self, colour: &str, elapsed: Duration) -> Verdict {
+        self.recovering = None;
         if self.acceptable(colour) {
             return Verdict::Done;
         }
@@ -343,6 +347,7 @@ impl Judge {
             }
             "Red" | "Yellow" => {
                 self.note = Some(format!("health {colour}: waiting for it to recover"));
+                self.recovering = Some(colour.to_owned());
                 Verdict::Waiting
             }
             _ => {

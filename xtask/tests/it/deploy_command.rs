@@ -335,7 +335,8 @@ fn ctrl_c_while_waiting_says_how_to_follow_the_deployment() {
     let env = world.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tag = "v1";
-    let started = Started::new(&crate::support::root(), &["deploy", "staging", "--tag", tag], &env);
+    let mut started =
+        Started::new(&crate::support::root(), &["deploy", "staging", "--tag", tag], &env);
     started.wait_for("update accepted", 300);
     std::thread::sleep(Duration::from_millis(500));
     started.signal_group(libc::SIGINT);
@@ -356,7 +357,7 @@ fn ctrl_c_during_the_push_stops_before_anything_reaches_elastic_beanstalk() {
     let env = world.env_with(&[("PATH", path)]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tag = unique("unpushed");
-    let started =
+    let mut started =
         Started::new(&crate::support::root(), &["deploy", "staging", "--tag", &tag], &env);
     started.wait_for(&format!(" push {}:{tag}", world.image), 600);
     std::thread::sleep(Duration::from_millis(500));

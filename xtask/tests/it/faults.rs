@@ -114,7 +114,7 @@ fn ctrl_c_during_test_stops_the_container_and_leaves_nothing() {
     .unwrap();
     let cache = dir.path().join("image.tar");
     let args = ["test", "--image", &image.0, "--cache-file", cache.to_str().unwrap()];
-    let started = Started::new(project.path(), &args, &[]);
+    let mut started = Started::new(project.path(), &args, &[]);
     let container = format!("xtask-test-{}-", started.pid());
     started.wait_for("run the web test suite", 900);
     started.wait_for("Running tests/slow.rs", 60);
@@ -183,7 +183,7 @@ fn ctrl_c_or_a_closed_terminal_during_a_push_removes_the_private_login() {
         let tmp = TempDir::new("push-tmp");
         let path = crate::support::docker_shim(dir.path(), "push", "sleep 120");
         let image = format!("{}/xtask-it/{}", registry.addr, unique("push"));
-        let started = Started::new(
+        let mut started = Started::new(
             &crate::support::root(),
             &["build", "--push", "--tag", "t1"],
             &[

@@ -249,7 +249,7 @@ impl Local {
 fn ctrl_c_while_following_logs_stops_the_release_the_proxy_and_the_network() {
     let _lock = docker_lock();
     let local = Local::new();
-    let started = local.start("fg");
+    let mut started = local.start("fg");
     started.wait_for("following its logs; Ctrl-C stops it", 600);
     wait_healthy(&local.addr(), 10);
     started.signal_group(libc::SIGINT);
@@ -298,7 +298,7 @@ fn ctrl_c_during_the_build_exits_130_and_starts_nothing() {
     let main = local.project.path().join("web/src/main.rs");
     let source = fs::read_to_string(&main).unwrap();
     fs::write(&main, format!("{source}\n// changed by {}\n", unique("build"))).unwrap();
-    let started = local.start("interrupted-build");
+    let mut started = local.start("interrupted-build");
     started.wait_for("$ docker build", 600);
     std::thread::sleep(Duration::from_secs(3));
     started.signal_group(libc::SIGINT);
@@ -327,7 +327,7 @@ fn ctrl_c_during_the_health_wait_removes_the_new_release_and_exits_130() {
     let options = local.project.path().join("eb-options.json.template");
     let text = fs::read_to_string(&options).unwrap().replace("\"/health\"", "\"/never-healthy\"");
     fs::write(&options, text).unwrap();
-    let started = local.start("never-healthy");
+    let mut started = local.start("never-healthy");
     started.wait_for(&format!("on 127.0.0.1:{}", local.port), 600);
     // The health wait begins once the release container runs.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

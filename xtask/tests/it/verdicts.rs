@@ -117,7 +117,7 @@ fn the_deadline_running_out_mid_call_is_the_verdict_and_the_summary_is_always_pr
     let env = world.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args = ["deploy", "staging", "acme-web-other", "--tag", "v1", "--timeout", "25"];
-    let started = Started::new(&root(), &args, &env);
+    let mut started = Started::new(&root(), &args, &env);
     started.wait_for("Elastic Beanstalk: waiting at most 25s, until", 30);
     started.wait_for("acme-web-other: update accepted", 30);
     started.wait_for("| 20", 30);

@@ -39,7 +39,8 @@ pub struct Followed {
     pub url: Option<String>,
     last: Option<Snapshot>,
     last_said: Option<(String, Instant)>,
-    window_said: bool,
+    /// The colour the recovery window was last said for.
+    window_said: Option<String>,
     basic_said: bool,
 }
 
@@ -53,7 +54,7 @@ impl Followed {
             url: None,
             last: None,
             last_said: None,
-            window_said: false,
+            window_said: None,
             basic_said: false,
         }
     }
@@ -155,18 +156,12 @@ async fn rounds(
                 }
             }
             say_state(ctx, &tag, f, &now, elapsed);
-            if let Some(end) = f.judge.window_end().filter(|_| verdict == Verdict::Waiting) {
-                let health_changed = f.last.as_ref().is_none_or(|l| l.health != now.health);
-                recovery_window(
-                    ctx,
-                    eb,
-                    &tag,
-                    f,
-                    &now,
-                    end.saturating_sub(elapsed),
-                    health_changed,
-                )
-                .await?;
+            if let Some(end) = f.judge.window_end().filter(|_| verdict == Verdict::Waiting)
+                && let Some(colour) = f.judge.recovering.clone()
+            {
+                let changed = f.window_said.as_deref() != Some(colour.as_str());
+                recovery_window(ctx, eb, &tag, f, &colour, end.saturating_sub(elapsed), changed)
+                    .await?;
             }
             f.outcome = match verdict {
                 Verdict::Waiting => None,
@@ -216,30 +211,25 @@ fn say_state(ctx: &Context, tag: &Tagger, f: &mut Followed, now: &Snapshot, elap
     }
 }
 
-/// Once our version runs but its health is not acceptable: says the window once, and the
-/// causes when it opens and whenever health changes within it.
+/// Once our version runs but its health is Red or Yellow (`colour`): says the window when
+/// it opens, and the causes then and whenever the colour changes within it.
 async fn recovery_window(
     ctx: &Context,
     eb: &Eb,
     tag: &Tagger,
     f: &mut Followed,
-    now: &Snapshot,
+    colour: &str,
     left: Duration,
-    health_changed: bool,
+    changed: bool,
 ) -> anyhow::Result<()> {
     let env = f.environment.clone();
-    if !f.window_said {
-        let left = left.as_secs_f64().round();
-        let (label, health) = (&f.judge.label, &now.health);
-        tag.line(
-            ctx,
-            &env,
-            format_args!(
-                "{env} runs {label}, health {health}: waiting up to {left}s for it to recover"
-            ),
-        );
+    if f.window_said.is_none() {
+        let (label, left) = (&f.judge.label, left.as_secs_f64().round());
+        let line =
+            format!("{env} runs {label}, health {colour}: waiting up to {left}s for it to recover");
+        tag.line(ctx, &env, line);
     }
-    if !f.window_said || health_changed {
+    if changed {
         let mut causes = health_causes(ctx, eb, &env).await?;
         causes.extend(f.judge.causes.iter().cloned());
         for cause in &causes {
@@ -249,7 +239,7 @@ async fn recovery_window(
             f.judge.causes = causes;
         }
     }
-    f.window_said = true;
+    f.window_said = Some(colour.to_owned());
     Ok(())
 }
 

@@ -66,6 +66,7 @@ fn success_is_every_instance_on_our_version_green_in_a_refresh_after_the_update(
     };
     assert_eq!(judge.instances(&report(4, on_v2()), "Green", secs(5)), Verdict::Waiting);
     assert_eq!(judge.note.as_deref(), Some("waiting for a refresh of the instances' health"));
+    assert_eq!(judge.recovering, None, "no recovery window while Green waits for a refresh");
     assert_eq!(judge.instances(&report(6, on_v2()), "Green", secs(7)), Verdict::Done);
 }
 
@@ -96,6 +97,7 @@ fn red_and_yellow_fail_at_the_end_of_the_recovery_window_and_grey_waits_for_the_
     let red = || vec![instance("i-1", "v2", "Deployed", "Red")];
     let mut judge = settled();
     assert_eq!(judge.instances(&report(6, red()), "Red", secs(10)), Verdict::Waiting);
+    assert_eq!(judge.recovering.as_deref(), Some("Red"));
     assert_eq!(judge.instances(&report(6, red()), "Red", secs(64)), Verdict::Waiting);
     assert_eq!(
         judge.instances(&report(6, red()), "Red", secs(65)),

@@ -8,6 +8,78 @@ use std::time::Duration;
 
 use super::Run;
 
+/// The real xtask in a process group of its own, as a terminal starts a foreground job,
+/// its stdout and stderr into `writer`.
+fn spawn_xtask(
+    project: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    writer: os_pipe::PipeWriter,
+) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .arg("--project-dir")
+        .arg(project)
+        .args(args)
+        .env_remove("TEST_IMAGE")
+        .env_remove("TEST_IMAGE_CACHE")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .process_group(0);
+    // Our copies of the pipe's write end go with `command`.
+    command.spawn().unwrap()
+}
+
+/// Sends `signal` to the process group led by `child`, as a terminal does.
+fn signal_group(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the process group of a child we started and have not reaped.
+    let sent = unsafe { libc::kill(-(child.id() as i32), signal) };
+    assert_eq!(sent, 0, "kill(-{}, {signal})", child.id());
+}
+
+/// Waits until `output()` holds `needle`; panics with it after `secs`, or at once when the
+/// child has ended.
+fn wait_for_output(
+    child: &mut std::process::Child,
+    needle: &str,
+    secs: u64,
+    output: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !output().contains(needle) {
+        let ended = child.try_wait().unwrap();
+        assert!(
+            ended.is_none() && std::time::Instant::now() < deadline,
+            "{needle:?} not seen ({ended:?}, {secs}s at most); output:\n{}",
+            output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for `child` to end (killed and a panic with `output()` after `secs`).
+fn wait_child(
+    child: &mut std::process::Child,
+    secs: u64,
+    output: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {secs}s; output:\n{}", output());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The real xtask, started the way a terminal starts a foreground job: in a process group
 /// of its own, so that a signal sent as a terminal sends Ctrl-C (to the whole group)
 /// reaches it and its children alike. Its output is collected as it comes.
@@ -21,24 +93,8 @@ pub struct Started {
 impl Started {
     pub fn new(project: &Path, args: &[&str], env: &[(&str, &str)]) -> Started {
         use std::io::BufRead;
-        use std::os::unix::process::CommandExt;
         let (reader, writer) = os_pipe::pipe().unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
-        command
-            .arg("--project-dir")
-            .arg(project)
-            .args(args)
-            .env_remove("TEST_IMAGE")
-            .env_remove("TEST_IMAGE_CACHE")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(writer.try_clone().unwrap())
-            .stderr(writer)
-            .process_group(0);
-        let child = command.spawn().unwrap();
-        // Our copies of the pipe's write end are gone with `command`.
-        drop(command);
+        let child = spawn_xtask(project, args, env, writer);
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let collected = std::sync::Arc::clone(&output);
         let reader = std::thread::spawn(move || {
@@ -60,39 +116,22 @@ impl Started {
         self.output.lock().unwrap().clone()
     }
 
-    /// Waits until the output holds `needle` (panics with the output after `secs`).
-    pub fn wait_for(&self, needle: &str, secs: u64) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        while !self.output().contains(needle) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{needle:?} not seen in {secs}s; output:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Waits until the output holds `needle` (panics with the output after `secs`, or at
+    /// once when the xtask has ended).
+    pub fn wait_for(&mut self, needle: &str, secs: u64) {
+        let output = std::sync::Arc::clone(&self.output);
+        wait_for_output(&mut self.child, needle, secs, || output.lock().unwrap().clone());
     }
 
     /// Sends `signal` to the whole process group, as a terminal sends Ctrl-C (`SIGINT`).
     pub fn signal_group(&self, signal: i32) {
-        // SAFETY: kill(2) on the process group of a child we started and have not reaped.
-        let sent = unsafe { libc::kill(-(self.child.id() as i32), signal) };
-        assert_eq!(sent, 0, "kill(-{}, {signal})", self.child.id());
+        signal_group(&self.child, signal);
     }
 
     /// Waits for the command to end (panics after `secs`) and returns how it ended.
     pub fn wait(mut self, secs: u64) -> Run {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("still running after {secs}s; output:\n{}", self.output());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let output = std::sync::Arc::clone(&self.output);
+        let status = wait_child(&mut self.child, secs, || output.lock().unwrap().clone());
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
         }
@@ -178,21 +217,7 @@ impl Piped {
     pub fn new(project: &Path, args: &[&str], env: &[(&str, &str)], log: &Path) -> Piped {
         use std::os::unix::process::CommandExt;
         let (reader, writer) = os_pipe::pipe().unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
-        command
-            .arg("--project-dir")
-            .arg(project)
-            .args(args)
-            .env_remove("TEST_IMAGE")
-            .env_remove("TEST_IMAGE_CACHE")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(writer.try_clone().unwrap())
-            .stderr(writer)
-            .process_group(0);
-        let child = command.spawn().unwrap();
-        drop(command);
+        let child = spawn_xtask(project, args, env, writer);
         let tee = std::process::Command::new("tee")
             .arg(log)
             .stdin(reader)
@@ -211,35 +236,22 @@ impl Piped {
     /// Waits until the log holds `needle` (panics with the log after `secs`, or at once when
     /// the xtask has ended).
     pub fn wait_for(&mut self, needle: &str, secs: u64) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        while !self.output().contains(needle) {
-            let ended = self.child.try_wait().unwrap();
-            assert!(
-                ended.is_none() && std::time::Instant::now() < deadline,
-                "{needle:?} not seen ({ended:?}); log:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = self.log.clone();
+        wait_for_output(&mut self.child, needle, secs, || {
+            fs::read_to_string(&log).unwrap_or_default()
+        });
     }
 
     /// Sends `signal` to the pipeline's process group, as a terminal does.
     pub fn signal_group(&self, signal: i32) {
-        // SAFETY: kill(2) on the process group of a child we started and have not reaped.
-        let sent = unsafe { libc::kill(-(self.child.id() as i32), signal) };
-        assert_eq!(sent, 0, "kill(-{}, {signal})", self.child.id());
+        signal_group(&self.child, signal);
     }
 
     /// Waits for the xtask to end (panics after `secs`); its output is the log's.
     pub fn wait(mut self, secs: u64) -> Run {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(std::time::Instant::now() < deadline, "still running after {secs}s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let log = self.log.clone();
+        let status =
+            wait_child(&mut self.child, secs, || fs::read_to_string(&log).unwrap_or_default());
         Run { code: status.code(), output: self.output() }
     }
 }

@@ -76,18 +76,28 @@ fn not_supported(action: &str) -> Answer {
     error("InvalidRequestException", &format!("{action} is not supported."))
 }
 
+/// The environment a health action names, or the service's refusal: none of that name, or
+/// basic health.
+fn enhanced<'s>(s: &'s State, form: &Form, action: &str) -> Result<&'s Environment, Answer> {
+    let name = form.get("EnvironmentName").cloned().unwrap_or_default();
+    let Some(env) = s.environments.get(&name) else {
+        return Err(error(
+            "InvalidRequestException",
+            &format!("No Environment found for EnvironmentName = '{name}'."),
+        ));
+    };
+    if !env.enhanced {
+        return Err(not_supported(action));
+    }
+    Ok(env)
+}
+
 impl World {
     pub fn environment_health(&self, s: &State, form: &Form) -> Answer {
-        let name = form.get("EnvironmentName").cloned().unwrap_or_default();
-        let Some(env) = s.environments.get(&name) else {
-            return error(
-                "InvalidRequestException",
-                &format!("No Environment found for EnvironmentName = '{name}'."),
-            );
+        let env = match enhanced(s, form, "DescribeEnvironmentHealth") {
+            Ok(env) => env,
+            Err(refused) => return refused,
         };
-        if !env.enhanced {
-            return not_supported("DescribeEnvironmentHealth");
-        }
         // The causes of a Severe or Warning environment (the developer guide's "Health
         // colors and statuses").
         let causes: Vec<&str> = match env.health.as_str() {
@@ -99,7 +109,7 @@ impl World {
             _ => Vec::new(),
         };
         ok("DescribeEnvironmentHealth", |xml| {
-            xml.el("EnvironmentName", &name)
+            xml.el("EnvironmentName", &env.name)
                 .el("HealthStatus", health_status(&env.health))
                 .el("Status", &env.status)
                 .el("Color", &env.health)
@@ -111,16 +121,10 @@ impl World {
     }
 
     pub fn instances_health(&self, s: &State, form: &Form) -> Answer {
-        let name = form.get("EnvironmentName").cloned().unwrap_or_default();
-        let Some(env) = s.environments.get(&name) else {
-            return error(
-                "InvalidRequestException",
-                &format!("No Environment found for EnvironmentName = '{name}'."),
-            );
+        let env = match enhanced(s, form, "DescribeInstancesHealth") {
+            Ok(env) => env,
+            Err(refused) => return refused,
         };
-        if !env.enhanced {
-            return not_supported("DescribeInstancesHealth");
-        }
         let (listed, next) = page(form, &env.reported, self.config.page_size);
         ok("DescribeInstancesHealth", |xml| {
             xml.list("InstanceHealthList", listed, |xml, i| {

@@ -4,7 +4,9 @@
 //! answer as a fault asks; each environment's load balancer (an HTTP proxy on its port); and
 //! the health checks of the containers (hyper's client).
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -42,8 +44,13 @@ async fn stopped(stop: &AtomicBool) {
     }
 }
 
-/// Serves `listener` until the world stops.
-pub fn serve(listener: TcpListener, world: World) {
+/// Serves HTTP/1.1 on `listener`, each request answered by `answer`, until `stop`.
+fn serve_http<F, Fut, E>(listener: TcpListener, stop: Arc<AtomicBool>, answer: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     thread::spawn(move || {
         runtime().block_on(async move {
             listener.set_nonblocking(true).unwrap();
@@ -51,18 +58,24 @@ pub fn serve(listener: TcpListener, world: World) {
             loop {
                 let accepted = tokio::select! {
                     accepted = listener.accept() => accepted,
-                    () = stopped(&world.stop) => return,
+                    () = stopped(&stop) => return,
                 };
                 let Ok((stream, _)) = accepted else { continue };
-                let world = world.clone();
+                let answer = answer.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| handle(world.clone(), request));
                     let connection = hyper::server::conn::http1::Builder::new();
+                    let service = service_fn(answer);
                     let _ = connection.serve_connection(TokioIo::new(stream), service).await;
                 });
             }
         });
     });
+}
+
+/// Serves the Query API on `listener` until the world stops.
+pub fn serve(listener: TcpListener, world: World) {
+    let stop = Arc::clone(&world.stop);
+    serve_http(listener, stop, move |request| handle(world.clone(), request));
 }
 
 async fn handle(world: World, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Cut> {
@@ -110,28 +123,10 @@ pub fn get_status(port: u16, path: &str) -> Option<u16> {
 /// target).
 pub fn load_balancer(port: u16, name: String, world: World) {
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    thread::spawn(move || {
-        runtime().block_on(async move {
-            listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    () = stopped(&world.stop) => return,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let (world, name) = (world.clone(), name.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let upstream =
-                            world.lock().environments.get(&name).and_then(|e| e.serving.clone());
-                        forward(upstream.map(|(_, port)| port), request)
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new();
-                    let _ = connection.serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
+    let stop = Arc::clone(&world.stop);
+    serve_http(listener, stop, move |request| {
+        let upstream = world.lock().environments.get(&name).and_then(|e| e.serving.clone());
+        forward(upstream.map(|(_, port)| port), request)
     });
 }
 
