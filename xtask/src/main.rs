@@ -24,9 +24,9 @@ fn main() -> ExitCode {
         Ok(()) => 0,
         Err(err) => {
             if interrupt.is_set() {
-                // Children that got the same signal (and theirs: docker's buildx plugin)
-                // finish printing first, so that the last line of the log is ours.
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                // Descendants that got the same signal (docker's buildx plugin) finish
+                // printing first, so that the last line of the log is ours.
+                interrupt.let_descendants_finish();
             }
             ui.error(&err);
             exit::code(&err)

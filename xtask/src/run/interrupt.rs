@@ -98,6 +98,22 @@ impl Interrupt {
         false
     }
 
+    /// Waits, at most 2 s, until the processes that got the same signal are gone: the
+    /// others of our process group that are not our siblings (a `tee` we print into shares
+    /// our parent), so our children and the processes they left behind (docker's buildx
+    /// plugin outlives the docker CLI that started it). Then the last line of the log is
+    /// ours. Where `/proc` cannot tell, 300 ms.
+    pub fn let_descendants_finish(&self) {
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            match signalled_with_us().map(|pids| pids.len()) {
+                Some(0) => return,
+                Some(_) => std::thread::sleep(Duration::from_millis(20)),
+                None => return std::thread::sleep(Duration::from_millis(300)),
+            }
+        }
+    }
+
     /// Resolves once a signal has arrived: raced against an in-flight call so that Ctrl-C
     /// ends it at once.
     pub async fn signalled(&self) {
@@ -105,6 +121,33 @@ impl Interrupt {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// One process as `/proc/PID/stat` has it: its ID, state, parent and process group.
+fn stat(text: &str) -> Option<(u32, String, u32, u32)> {
+    // `PID (COMM) STATE PPID PGRP …`: COMM may hold spaces and parentheses.
+    let (head, rest) = text.rsplit_once(") ")?;
+    let mut fields = rest.split_whitespace();
+    let pid = head.split_whitespace().next()?.parse().ok()?;
+    let state = fields.next()?.to_owned();
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((pid, state, ppid, pgrp))
+}
+
+/// The live processes of our process group other than us and our siblings (`None`
+/// without `/proc`).
+fn signalled_with_us() -> Option<Vec<u32>> {
+    let us = stat(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((pid, state, ppid, pgrp)) = stat(&text) else { continue };
+        if pgrp == us.3 && pid != us.0 && ppid != us.2 && state != "Z" {
+            pids.push(pid);
+        }
+    }
+    Some(pids)
 }
 
 /// The error a step returns when interrupted; `main` turns it into exit code 130.
@@ -124,6 +167,16 @@ impl std::error::Error for Interrupted {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_in_our_group_is_counted_until_it_ends() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(signalled_with_us().unwrap().contains(&child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!signalled_with_us().unwrap().contains(&child.id()));
+        assert_eq!(stat("12 (a (b) c) S 1 12 12 0").unwrap(), (12, "S".to_owned(), 1, 12));
+    }
 
     #[test]
     fn a_child_stopped_by_the_signal_is_an_interruption_only_with_the_flag() {
