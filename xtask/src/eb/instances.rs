@@ -62,6 +62,13 @@ pub async fn report(ctx: &Context, eb: &Eb, environment: &str) -> anyhow::Result
     let pages = match pages {
         Ok(pages) => pages,
         Err(err) if refused_for_basic_health(&err) => return Ok(Instances::Basic),
+        Err(err) if denied(&err) => {
+            ctx.ui.warn(format_args!(
+                "{err:#}: without elasticbeanstalk:DescribeInstancesHealth the verdict on \
+                 {environment} rests on basic health"
+            ));
+            return Ok(Instances::Basic);
+        }
         Err(err) => return Err(err),
     };
     let refreshed_at = pages.iter().filter_map(|p| p.refreshed_at()).min().copied();
@@ -82,10 +89,52 @@ pub async fn report(ctx: &Context, eb: &Eb, environment: &str) -> anyhow::Result
     Ok(Instances::Reported(Report { refreshed_at, instances }))
 }
 
+/// The identity may not ask.
+fn denied(err: &anyhow::Error) -> bool {
+    matches!(AwsError::code_of(err), Some("AccessDenied" | "AccessDeniedException"))
+}
+
 /// The service's refusal of instance health for an environment with basic health: its
 /// words are "DescribeInstancesHealth is not supported." (as users report them, e.g.
 /// log-just/t2.autoscaling-beanstalk#1); the code is not documented, the message tells.
 fn refused_for_basic_health(err: &anyhow::Error) -> bool {
     err.downcast_ref::<AwsError>()
         .is_some_and(|e| e.message.as_deref().is_some_and(|m| m.contains("is not supported")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eb::testing::{ctx, eb};
+    use aws_sdk_elasticbeanstalk::Client;
+    use aws_sdk_elasticbeanstalk::error::ErrorMetadata;
+    use aws_sdk_elasticbeanstalk::operation::describe_instances_health::DescribeInstancesHealthError;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::time::Duration;
+
+    fn refused(code: &str, message: &str) -> DescribeInstancesHealthError {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        DescribeInstancesHealthError::generic(meta)
+    }
+
+    #[tokio::test]
+    async fn basic_health_and_a_denied_identity_leave_the_verdict_to_the_environment() {
+        for (code, message) in [
+            ("InvalidRequestException", "DescribeInstancesHealth is not supported."),
+            ("AccessDenied", "User: arn:aws:iam::1:user/ci is not authorized"),
+        ] {
+            let (code, message) = (code.to_owned(), message.to_owned());
+            let rule = mock!(Client::describe_instances_health)
+                .then_error(move || refused(&code, &message));
+            let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&rule]);
+            let eb = eb(client, Duration::from_secs(5));
+            let report = report(&ctx(), &eb, "acme-web-stg").await.unwrap();
+            assert_eq!(report, Instances::Basic);
+        }
+        let rule = mock!(Client::describe_instances_health)
+            .then_error(|| refused("InvalidRequestException", "No Environment found"));
+        let client = mock_client!(aws_sdk_elasticbeanstalk, RuleMode::MatchAny, [&rule]);
+        let eb = eb(client, Duration::from_secs(5));
+        assert!(report(&ctx(), &eb, "nope").await.is_err(), "other refusals are errors");
+    }
 }

@@ -117,11 +117,16 @@ where
 {
     let mut first_from = None;
     loop {
-        let events_from = DateTime::from_millis(
-            eb.now().to_millis().unwrap_or_default() - MARGIN.as_millis() as i64,
-        );
+        let events_from = before(eb.now(), MARGIN);
         let why = match call().await {
-            Ok(Once::Answered(answer)) => return Ok(Started { events_from, ..answer.started() }),
+            Ok(Once::Answered(answer)) => {
+                // The answer's own stamp, when it has one, anchors the window too: the clock
+                // read from `Date` headers is only as good as the last answer.
+                let started = answer.started();
+                let stamped = started.since.map(|s| before(s, MARGIN));
+                let events_from = stamped.map_or(events_from, |s| s.min(events_from));
+                return Ok(Started { events_from, ..started });
+            }
             Ok(Once::Lost(why)) => why,
             // Sent again after a lost answer and refused ("Must be Ready", "already
             // exists"): the first one may have started after all, only later than we looked.
@@ -148,6 +153,11 @@ where
             )),
         }
     }
+}
+
+/// `margin` before `time`.
+fn before(time: DateTime, margin: Duration) -> DateTime {
+    DateTime::from_millis(time.to_millis().unwrap_or_default() - margin.as_millis() as i64)
 }
 
 /// Says which operation is followed after a lost answer.
