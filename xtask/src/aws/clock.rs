@@ -30,12 +30,6 @@ impl ServiceClock {
         DateTime::from_millis(millis + self.offset_millis().unwrap_or(0))
     }
 
-    /// A moment of the service's clock on ours.
-    pub fn to_local(&self, service: DateTime) -> SystemTime {
-        let millis = service.to_millis().unwrap_or_default() - self.offset_millis().unwrap_or(0);
-        SystemTime::try_from(DateTime::from_millis(millis)).unwrap_or(SystemTime::UNIX_EPOCH)
-    }
-
     /// Service time minus ours, in milliseconds; `None` before any answer carried a date.
     pub fn offset_millis(&self) -> Option<i64> {
         *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -93,7 +87,6 @@ mod tests {
         assert_eq!(clock.offset_millis(), Some(30_500));
         let service = clock.from_local(received);
         assert_eq!(service.to_millis().unwrap(), 1_000_030_500);
-        assert_eq!(clock.to_local(service), received);
         clock.observe("not a date", received);
         assert_eq!(clock.offset_millis(), Some(30_500), "a bad header changes nothing");
     }

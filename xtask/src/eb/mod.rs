@@ -27,7 +27,7 @@ use std::time::Duration;
 use aws_sdk_elasticbeanstalk::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 
-use crate::aws::{self, Aws, Clients, Deadline, Once, Service, ServiceClock};
+use crate::aws::{self, Aws, Clients, Deadline, Once, Service};
 use crate::run::{Context, Env};
 
 /// One command's conversation with Elastic Beanstalk: the clients, the application, the
@@ -94,11 +94,6 @@ impl Eb {
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {
         &self.clients.iam
-    }
-
-    /// The service's clock.
-    pub fn clock(&self) -> &ServiceClock {
-        &self.clients.clock
     }
 
     /// The service's time now.
