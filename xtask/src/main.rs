@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xtask::commands::{bench, build, deploy, env, rollback, status, test, versions};
+use xtask::commands::{bench, build, deploy, env, history, lock, rollback, status, test, versions};
 use xtask::docker::workspace_root;
 use xtask::flags::{Bench, Command, EnvCommand, Xtask};
 use xtask::run::interrupt::Interrupt;
@@ -52,6 +52,8 @@ fn run(flags: Xtask, ui: Ui, interrupt: Interrupt) -> anyhow::Result<()> {
         Command::Status(flags) => status::run(&ctx, &flags),
         Command::Rollback(flags) => rollback::run(&ctx, &flags),
         Command::Versions(flags) => versions::run(&ctx, &flags),
+        Command::History(flags) => history::run(&ctx, &flags),
+        Command::Lock(command) => lock::run(&ctx, &command),
         Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
         Command::Bench(Bench::Image(flags)) => bench::image(&ctx, &flags),
         Command::Bench(Bench::Xtask(flags)) => bench::xtask(&ctx, &flags),

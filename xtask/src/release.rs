@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 use crate::aws::{self, Aws};
 use crate::config::dockerrun::{self, Values};
+use crate::config::git::{self, Commit};
 use crate::config::options::{self, Options};
 use crate::config::settings::Settings;
 use crate::config::targets::Target;
@@ -18,6 +19,7 @@ use crate::docker::credentials::Credentials;
 use crate::docker::image;
 use crate::eb::Eb;
 use crate::eb::auth_file::AuthFile;
+use crate::eb::ledger::Job;
 use crate::eb::publish::{self, BUCKET_TO_BE_CREATED, Version};
 use crate::eb::update::WaitOptions;
 use crate::run::Context;
@@ -35,6 +37,8 @@ pub struct Release {
     /// The environments it goes to, each with its option settings.
     pub destinations: Vec<Destination>,
     pub wait: WaitOptions,
+    /// The commit built (`None` outside a git checkout with commits).
+    pub commit: Option<Commit>,
 }
 
 /// An environment a release goes to.
@@ -99,8 +103,17 @@ impl Release {
                 Some(AuthFile { key, content, username: credentials.username, own })
             }
         };
-        let release =
-            Release { build, settings, application, template, auth_file, destinations, wait };
+        let commit = git::commit(ctx, "HEAD").ok();
+        let release = Release {
+            build,
+            settings,
+            application,
+            template,
+            auth_file,
+            destinations,
+            wait,
+            commit,
+        };
         // Checked now, so that a broken template fails before any AWS call.
         release.version().bundle(BUCKET_TO_BE_CREATED)?;
         Ok(release)
@@ -120,7 +133,10 @@ impl Release {
         Version {
             application: &self.application,
             label: &self.build.image.tag,
-            description: format!("{} by cargo xtask", self.build.image),
+            description: match &self.commit {
+                Some(commit) => publish::description(&commit.subject, &commit.author),
+                None => format!("{} by cargo xtask", self.build.image),
+            },
             template: &self.template,
             values: Values {
                 bucket: String::new(),
@@ -130,6 +146,20 @@ impl Release {
             },
             auth_file: self.auth_file.as_ref(),
             bucket: self.settings.bucket.as_deref(),
+        }
+    }
+
+    /// The release as its lock and history records see it: `command` (`deploy`, `env
+    /// create`) to every destination, waiting `lock_wait` for a lock someone else holds.
+    pub fn job(&self, command: &'static str, lock_wait: Option<std::time::Duration>) -> Job {
+        Job {
+            command,
+            environments: self.destinations.iter().map(|d| d.target.name.clone()).collect(),
+            version: Some(self.label().to_owned()),
+            commit: self.commit.as_ref().map(|c| (c.sha.clone(), c.subject.clone())),
+            lock_wait,
+            timeout: self.wait.timeout,
+            bucket: self.settings.bucket.clone(),
         }
     }
 

@@ -31,7 +31,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 pub use self::call::Once;
 pub use self::clock::ServiceClock;
-pub use self::deadline::{Deadline, time_of_day};
+pub use self::deadline::{Deadline, human_duration, time_of_day};
 pub use self::error::{AwsError, is_throttling};
 use crate::run::Env;
 

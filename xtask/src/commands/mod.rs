@@ -7,6 +7,8 @@ pub mod bench;
 pub mod build;
 pub mod deploy;
 pub mod env;
+pub mod history;
+pub mod lock;
 pub mod rollback;
 pub mod status;
 pub mod test;

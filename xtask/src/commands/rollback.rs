@@ -1,18 +1,20 @@
-//! `cargo xtask rollback [ENV] [--to LABEL]`: redeploy an earlier version (or the one
-//! given), with the same wait, verdict and exit statuses as `deploy`.
+//! `cargo xtask rollback [ENV] [--to LABEL]`: redeploy the newest other version that
+//! succeeded on the environment (or the one given), with the same lock, wait, verdict and
+//! exit statuses as `deploy`.
 //!
 //! Elastic Beanstalk keeps no record of the versions an environment ran, and its events
-//! carry no version label (AWS's own DescribeEvents examples): without `--to`, the version
-//! is the newest one created before the one running. Option settings are left as they are:
-//! a rollback switches the version only.
+//! carry no version label (AWS's own DescribeEvents examples): the choice comes from the
+//! environment's deploy history (`eb::ledger`), where every deploy recorded its outcome.
+//! Option settings are left as they are: a rollback switches the version only.
 
 use anyhow::{Context as _, bail};
 
 use crate::config::git;
 use crate::config::settings::Settings;
+use crate::eb::ledger::history::{self, Record};
+use crate::eb::ledger::{self, Job};
 use crate::eb::update::Update;
-use crate::eb::versions::{self, Version};
-use crate::eb::{Eb, environments};
+use crate::eb::{Eb, environments, versions};
 use crate::flags;
 use crate::run::Context;
 
@@ -20,49 +22,95 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
     let application = settings.application()?.to_owned();
     let target = settings.target(flags.env.as_deref(), || git::deploy_branch(ctx))?;
+    let environment = target.name.as_str();
     let wait = super::wait_options(&flags.wait);
     let (aws, eb) = Eb::connect(&ctx.env, settings.aws(), &application, wait.timeout)?;
-    eb.say_deadline(ctx);
-    aws.block_on(async {
-        let environment = target.name.as_str();
+    let (current, records, versions) = aws.block_on(async {
         let current = environments::describe(ctx, &eb, environment).await?;
         let current = current.version_label().unwrap_or_default().to_owned();
+        let store = ledger::store(ctx, &eb, settings.bucket.as_deref()).await?;
+        let records = history::read(ctx, &eb, &store, environment).await?;
         let versions = versions::list(ctx, &eb, Some(&application)).await?;
-        let (label, why) = match &flags.to {
-            Some(label) => (label.clone(), "given with --to"),
-            None => (previous(environment, &current, &versions)?, PREVIOUS),
-        };
-        if !versions.iter().any(|v| v.label == label) {
-            bail!(
-                "application version {label} no longer exists in {application}: pick another \
-                 with --to (`cargo xtask versions list` shows them)"
-            );
-        }
-        if label == current {
-            bail!("{environment} already runs {label}: nothing to roll back to");
-        }
-        ctx.ui.step(format_args!("roll {environment} back from {current} to {label} ({why})"));
-        if flags.dry_run {
-            ctx.ui.info("dry run: nothing is changed");
-            return Ok(());
-        }
+        anyhow::Ok((current, records, versions))
+    })?;
+    let (label, why) = choose(environment, &current, &records, flags)?;
+    if !versions.iter().any(|v| v.label == label) {
+        bail!(
+            "application version {label} no longer exists in {application}: pick another \
+             with --to (`cargo xtask history {environment}` shows what ran there)"
+        );
+    }
+    if label == current {
+        bail!("{environment} already runs {label}: nothing to roll back to");
+    }
+    ctx.ui.step(format_args!("roll {environment} back from {current} to {label} ({why})"));
+    if flags.dry_run {
+        ledger::print_plan(ctx, &application, &[environment]);
+        ctx.ui.info("dry run: nothing is changed");
+        return Ok(());
+    }
+    let commit = records
+        .iter()
+        .rev()
+        .find(|r| r.version.as_deref() == Some(label.as_str()))
+        .and_then(|r| Some((r.commit.clone()?, r.subject.clone().unwrap_or_default())));
+    let job = Job {
+        command: "rollback",
+        environments: vec![environment.to_owned()],
+        version: Some(label.clone()),
+        commit,
+        lock_wait: flags.lock.lock_wait,
+        timeout: wait.timeout,
+        bucket: settings.bucket.clone(),
+    };
+    ledger::guarded(ctx, &aws, &eb, &job, |eb| {
         let update = Update { environment, label: &label, options: Vec::new(), wait };
-        update.run(ctx, &eb).await
+        aws.block_on(update.run(ctx, eb))
     })
 }
 
-const PREVIOUS: &str = "the newest version created before the running one; --to LABEL picks \
-                        another";
-
-/// The newest version created before `current`.
-fn previous(environment: &str, current: &str, versions: &[Version]) -> anyhow::Result<String> {
-    let created = versions.iter().find(|v| v.label == current).and_then(|v| v.created);
-    let older = versions
+/// The version to go back to, and why that one: `--to` (refused when it never succeeded on
+/// the environment, unless `--force`), else the newest version other than `current` that
+/// succeeded there.
+fn choose(
+    environment: &str,
+    current: &str,
+    records: &[Record],
+    flags: &flags::Rollback,
+) -> anyhow::Result<(String, String)> {
+    let succeeded = |r: &&Record| r.releases() && r.succeeded();
+    let listed = format!("`cargo xtask history {environment}` lists what ran there");
+    if let Some(label) = &flags.to {
+        let ran = records.iter().filter(succeeded).any(|r| r.version.as_ref() == Some(label));
+        if !ran && !flags.force {
+            bail!(
+                "{label} never succeeded on {environment}, as far as its deploy history goes \
+                 ({listed}): pick one that did, or pass --force to go to {label} anyway"
+            );
+        }
+        return Ok((label.clone(), "given with --to".to_owned()));
+    }
+    if records.is_empty() {
+        bail!(
+            "{environment} has no deploy history yet (deployed before cargo xtask kept one): pick \
+             the version with --to LABEL (`cargo xtask versions list` lists them)"
+        );
+    }
+    let record = records
         .iter()
-        .filter(|v| v.label != current)
-        .find(|v| created.is_none_or(|c| v.created.is_some_and(|d| d < c)))
-        .context(format!(
-            "{environment} has no earlier version to roll back to: pass --to LABEL"
-        ))?;
-    Ok(older.label.clone())
+        .rev()
+        .filter(succeeded)
+        .find(|r| r.version.as_deref().is_some_and(|v| v != current))
+        .with_context(|| {
+            format!(
+                "no version other than {current} ever succeeded on {environment} ({listed}): \
+                 pick one with --to LABEL --force"
+            )
+        })?;
+    let label = record.version.clone().unwrap_or_default();
+    let why = format!(
+        "the newest other version that succeeded there: {} of {} by {}",
+        record.command, record.ended, record.who
+    );
+    Ok((label, why))
 }

@@ -13,6 +13,7 @@ use crate::config::settings::Settings;
 use crate::config::targets::Target;
 use crate::eb::Eb;
 use crate::eb::environments::{self, Status};
+use crate::eb::ledger::{self, history};
 use crate::flags;
 use crate::run::Context;
 use crate::run::secret::Secret;
@@ -33,6 +34,7 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
                     ui.out(serde_json::to_string_pretty(&status)?);
                 } else {
                     print_one(ui, &status);
+                    print_history(ctx, &eb, settings.bucket.as_deref(), &target.name).await;
                 }
             }
             None => {
@@ -86,6 +88,27 @@ fn print_one(ui: &Ui, status: &Status) {
         for event in &status.events {
             ui.out(format_args!("    {}  {:<5}  {}", event.date, event.severity, event.message));
         }
+    }
+}
+
+/// The last three records of the environment's deploy history; one line when it cannot be
+/// read (the status above stands).
+async fn print_history(ctx: &Context, eb: &Eb, bucket: Option<&str>, environment: &str) {
+    let read = async {
+        let store = ledger::store(ctx, eb, bucket).await?;
+        history::read(ctx, eb, &store, environment).await
+    };
+    match read.await {
+        Ok(records) if records.is_empty() => ctx.ui.out("  history  none yet"),
+        Ok(records) => {
+            ctx.ui.out(format_args!(
+                "  last deploys, newest first (`cargo xtask history {environment}` for more):"
+            ));
+            for line in history::table(records.iter().rev().take(3)) {
+                ctx.ui.out(format_args!("    {line}"));
+            }
+        }
+        Err(err) => ctx.ui.out(format_args!("  history  cannot be read: {err:#}")),
     }
 }
 

@@ -43,3 +43,30 @@ pub fn dirty_paths(ctx: &Context) -> anyhow::Result<Vec<String>> {
         .context("cannot read the work tree status")?;
     Ok(status.lines().map(|l| l.get(3..).unwrap_or(l).to_owned()).collect())
 }
+
+/// A commit as the deploy history and a version's description name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    pub sha: String,
+    pub subject: String,
+    /// `Name <email>`.
+    pub author: String,
+}
+
+/// The commit `rev` names (`HEAD`, a SHA).
+pub fn commit(ctx: &Context, rev: &str) -> anyhow::Result<Commit> {
+    let shown = git(ctx)
+        .args(["show", "-s", "--format=%H%n%an <%ae>%n%s"])
+        .arg(format!("{rev}^{{commit}}"))
+        .arg("--")
+        .read(ctx)
+        .with_context(|| format!("cannot read commit {rev}"))?;
+    let mut lines = shown.lines();
+    let mut next = || lines.next().unwrap_or_default().to_owned();
+    Ok(Commit { sha: next(), author: next(), subject: next() })
+}
+
+/// `git config NAME`, or `None` when unset.
+pub fn config(ctx: &Context, name: &str) -> Option<String> {
+    git(ctx).args(["config", "--get", name]).read(ctx).ok().filter(|v| !v.is_empty())
+}

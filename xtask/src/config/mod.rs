@@ -1,6 +1,7 @@
 //! What the project says: the deploy settings (`Cargo.toml`, the EB CLI's config, the
 //! environment), the two templates (options, Dockerrun) and what git knows of the work tree.
 
+pub mod actor;
 pub mod dockerrun;
 pub mod ebconfig;
 pub mod envfile;

@@ -10,6 +10,7 @@ pub mod events;
 pub mod follow;
 pub mod instances;
 pub mod judge;
+pub mod ledger;
 pub mod operation;
 pub mod outcome;
 pub mod publish;
@@ -20,8 +21,10 @@ pub mod update;
 pub mod versions;
 pub mod wait;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_elasticbeanstalk::error::{ProvideErrorMetadata, SdkError};
@@ -38,6 +41,41 @@ pub struct Eb {
     clients: Clients,
     pub application: String,
     deadline: Deadline,
+    journal: Journal,
+}
+
+/// What the operations of one command started and how each ended, per environment: the
+/// request id and exit status its deploy history records. Shared by every handle made from
+/// one (see [`Eb::with_timeout`]).
+#[derive(Clone, Debug, Default)]
+pub struct Journal(Arc<Mutex<BTreeMap<String, Entry>>>);
+
+/// One environment's operation, as far as it went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub request_id: Option<String>,
+    /// Its own exit status, when the command concluded on it (several environments).
+    pub code: Option<i32>,
+}
+
+impl Journal {
+    pub fn started(&self, environment: &str, request_id: Option<String>) {
+        self.edit(environment, |entry| entry.request_id = request_id);
+    }
+
+    pub fn ended(&self, environment: &str, code: i32) {
+        self.edit(environment, |entry| entry.code = Some(code));
+    }
+
+    pub fn entry(&self, environment: &str) -> Entry {
+        let entries = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(environment).cloned().unwrap_or_default()
+    }
+
+    fn edit(&self, environment: &str, change: impl FnOnce(&mut Entry)) {
+        let mut entries = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(entries.entry(environment.to_owned()).or_default());
+    }
 }
 
 impl Eb {
@@ -59,7 +97,20 @@ impl Eb {
             clients: clients.clone(),
             application: application.to_owned(),
             deadline: Deadline::after(timeout),
+            journal: Journal::default(),
         }
+    }
+
+    /// The same handle with a deadline `timeout` from now, for a part of the command that
+    /// has its own: the wait for a deploy lock (`--lock-wait`), the work once the lock is
+    /// held (`--timeout`), the clean-up after it (releasing the lock, the history record).
+    pub fn with_timeout(&self, timeout: Duration) -> Eb {
+        Eb { deadline: Deadline::after(timeout), ..self.clone() }
+    }
+
+    /// What this command's operations started and how they ended.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// Says how long the command may take on Elastic Beanstalk, once, at its start.

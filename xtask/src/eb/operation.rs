@@ -102,8 +102,26 @@ accepted!(
 );
 
 /// Sends `call` once; when its answer is lost, looks for the operation it may have started
-/// on `environment`, follows that one, or sends again when none started.
+/// on `environment`, follows that one, or sends again when none started. Its request id goes
+/// to the handle's journal.
 pub async fn start<T, F, Fut>(
+    ctx: &Context,
+    eb: &Eb,
+    kind: Kind,
+    environment: &str,
+    call: F,
+) -> anyhow::Result<Started>
+where
+    T: Accepted,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Once<T>>>,
+{
+    let started = send(ctx, eb, kind, environment, call).await?;
+    eb.journal().started(environment, started.request_id.clone());
+    Ok(started)
+}
+
+async fn send<T, F, Fut>(
     ctx: &Context,
     eb: &Eb,
     kind: Kind,

@@ -17,6 +17,7 @@ use crate::config::dockerrun::{self, Dockerrun};
 use crate::eb::Eb;
 use crate::eb::auth_file::AuthFile;
 use crate::run::Context;
+use crate::run::ui::cut;
 
 /// How long a new application version may take to become visible.
 const VERSION_VISIBLE_WITHIN: Duration = Duration::from_secs(60);
@@ -24,6 +25,8 @@ const VERSION_VISIBLE_WITHIN: Duration = Duration::from_secs(60);
 const MAX_COMPARED_BUNDLE: i64 = 10 << 20;
 /// Elastic Beanstalk's limit on a version label.
 pub const MAX_LABEL: usize = 100;
+/// Elastic Beanstalk's limit on a version's description, in characters.
+pub const MAX_DESCRIPTION: usize = 200;
 /// Shown instead of the bucket that `CreateStorageLocation` will name.
 pub const BUCKET_TO_BE_CREATED: &str = "elasticbeanstalk-REGION-ACCOUNT";
 
@@ -59,6 +62,14 @@ impl Bundle {
     }
 }
 
+/// A version's description: the commit's subject and author, `fix login (Ana <ana@x>)`,
+/// the subject cut with `…` to fit [`MAX_DESCRIPTION`].
+pub fn description(subject: &str, author: &str) -> String {
+    let author = format!(" ({author})");
+    let room = MAX_DESCRIPTION.saturating_sub(author.chars().count()).max(20);
+    cut(&format!("{}{author}", cut(subject, room)), MAX_DESCRIPTION)
+}
+
 /// A label Elastic Beanstalk takes: 1 to 100 characters (the image tag, checked by then).
 pub fn check_label(label: &str) -> anyhow::Result<()> {
     if label.len() > MAX_LABEL {
@@ -88,10 +99,7 @@ impl Version<'_> {
     pub async fn publish(&self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
         let label = self.label;
         ctx.ui.step(format_args!("application version {label}"));
-        let bucket = match self.bucket {
-            Some(bucket) => bucket.to_owned(),
-            None => storage_location(ctx, eb).await?,
-        };
+        let bucket = bucket(ctx, eb, self.bucket).await?;
         let bundle = self.bundle(&bucket)?;
         let exists = self.existing_version(ctx, eb, &bucket, &bundle).await?;
 
@@ -242,7 +250,12 @@ fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn storage_location(ctx: &Context, eb: &Eb) -> anyhow::Result<String> {
+/// The bucket of the deploy files: the `bucket` setting, else the account's Elastic Beanstalk
+/// bucket (`CreateStorageLocation` makes it once and names it ever after).
+pub async fn bucket(ctx: &Context, eb: &Eb, setting: Option<&str>) -> anyhow::Result<String> {
+    if let Some(bucket) = setting {
+        return Ok(bucket.to_owned());
+    }
     let doing = "find the Elastic Beanstalk bucket (CreateStorageLocation)";
     let created = eb.call(ctx, doing, || eb.client().create_storage_location().send()).await?;
     created.s3_bucket().map(str::to_owned).context(
@@ -288,5 +301,14 @@ mod tests {
             sha256(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_description_keeps_the_author_and_cuts_the_subject() {
+        let long = "é".repeat(300);
+        let described = description(&long, "Ana Lima <ana@example.com>");
+        assert_eq!(described.chars().count(), MAX_DESCRIPTION);
+        assert!(described.ends_with("… (Ana Lima <ana@example.com>)"), "{described}");
+        assert_eq!(description("fix login", "Ana <a@x>"), "fix login (Ana <a@x>)");
     }
 }

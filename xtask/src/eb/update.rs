@@ -152,6 +152,9 @@ pub async fn run_all(ctx: &Context, eb: &Eb, updates: Vec<Update<'_>>) -> anyhow
     outcomes.extend(followed.into_iter().map(Outcome::of));
     // In the order they were given.
     outcomes.sort_by_key(|o| names.iter().position(|n| *n == o.environment));
+    for o in &outcomes {
+        eb.journal().ended(&o.environment, o.result.as_ref().map_or_else(exit::code, |()| 0));
+    }
     if options.no_wait {
         return outcome::conclude(ctx, &format!("update to {label}"), outcomes, |o| {
             let environment = &o.environment;

@@ -14,6 +14,8 @@ pub const UNHEALTHY: i32 = 4;
 /// Not done within `--timeout`: the environment never became Ready or never finished,
 /// or an AWS endpoint did not answer.
 pub const TIMED_OUT: i32 = 5;
+/// Another run (or a person, by hand) holds the environment's deploy lock.
+pub const LOCKED: i32 = 6;
 /// Ctrl-C or SIGTERM.
 pub const INTERRUPTED: i32 = 130;
 /// SIGHUP: the terminal closed (a window, an ssh session).

@@ -76,6 +76,16 @@ impl fmt::Display for Secret {
     }
 }
 
+/// 32 random hex digits (16 bytes of the kernel's random source): a token nobody guesses.
+pub fn random_hex() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if let Ok(mut urandom) = std::fs::File::open("/dev/urandom") {
+        let _ = urandom.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

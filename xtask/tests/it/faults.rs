@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::http::stub_server;
+use crate::support::http::stub_server_but;
 use crate::support::{
     Image, Run, Started, TempDir, World, closed_port, docker, docker_lock, registry, unique,
     xtask_in,
@@ -255,8 +255,9 @@ fn s3_down_stops_before_any_application_version() {
     let world = World::prebuilt(&["v1"]);
     let down = format!("http://127.0.0.1:{}", closed_port());
     let run = world.deploy_with(&["staging", "--tag", "v1"], &[("AWS_ENDPOINT_URL_S3", down)]);
-    assert_fails_with(&run, 1, "the registry auth file s3://");
-    assert!(last_line(&run).contains("no application version was created"), "{}", run.output);
+    // The deploy lock, in the bucket, is its first write.
+    assert_fails_with(&run, 1, "cannot take the deploy lock of acme-web-stg");
+    assert!(last_line(&run).contains("nothing was built or changed"), "{}", run.output);
     assert!(world.fake.versions().is_empty());
     assert_eq!(world.updates(), 0);
 }
@@ -277,7 +278,11 @@ fn s3_refusing_or_failing_uploads_stops_before_any_application_version() {
     ];
     for (status, body, said) in cases {
         let world = World::prebuilt(&["v1"]);
-        let s3 = format!("http://{}", stub_server(status, "application/xml", body));
+        // All but the deploy lock and history: the uploads of the deploy files fail.
+        let moto = world.bucket.s3.rsplit(':').next().and_then(|p| p.parse().ok());
+        let ledger = &["/deploy/locks/", "/deploy/history/"];
+        let stub = stub_server_but(moto, ledger, status, "application/xml", body);
+        let s3 = format!("http://{stub}");
         let run = world.deploy_with(&["staging", "--tag", "v1"], &[("AWS_ENDPOINT_URL_S3", s3)]);
         assert_fails_with(&run, 1, said);
         assert!(last_line(&run).contains("no application version was created"), "{}", run.output);

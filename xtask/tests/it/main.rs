@@ -11,6 +11,7 @@ mod eb_cli;
 mod ecr;
 mod environments;
 mod faults;
+mod ledger;
 mod local_deploy;
 mod secrets;
 mod status_versions;

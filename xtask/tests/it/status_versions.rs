@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{ENVIRONMENT, Run, World, version_at, xtask_in};
+use crate::support::{ENVIRONMENT, Run, World, xtask_in};
 
 #[test]
 fn secrets_echoed_by_elastic_beanstalk_are_masked() {
@@ -78,34 +78,6 @@ fn status_shows_what_runs_where_as_text_and_stable_json() {
     run.assert_success();
     let line = run.output.lines().find(|l| l.starts_with(ENVIRONMENT)).unwrap();
     assert!(line.contains("Ready") && line.contains("Green") && line.contains(tag), "{line}");
-}
-
-#[test]
-fn rollback_goes_to_the_version_created_before_the_running_one() {
-    let world = World::prebuilt(&["v1", "v2"]);
-    let (good, bad) = ("v1", "v2");
-    world.deploy(&["staging", "--tag", good]).assert_success();
-    world.deploy(&["staging", "--tag", bad]).assert_success();
-    assert_eq!(version_at(world.port), bad);
-
-    xtask(&world, &["rollback", "staging", "--dry-run"])
-        .assert_success()
-        .assert_contains(&format!(
-            "roll {ENVIRONMENT} back from {bad} to {good} (the newest version created before the \
-             running one; --to LABEL picks another)"
-        ))
-        .assert_contains("dry run: nothing is changed");
-    assert_eq!(world.updates(), 2, "a dry run updates nothing");
-
-    xtask(&world, &["rollback", "staging"])
-        .assert_success()
-        .assert_contains(&format!("ok: {ENVIRONMENT} runs {good}, health Green"));
-    assert_eq!(version_at(world.port), good, "the container of the good version answers");
-    assert_eq!(world.fake.environment(ENVIRONMENT).label.as_deref(), Some(good));
-
-    let run = xtask(&world, &["rollback", "staging", "--to", "deleted-long-ago"]);
-    assert_eq!(run.code, Some(1), "{}", run.output);
-    run.assert_contains("error: application version deleted-long-ago no longer exists in acme-web");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::docker::local::{self, Names, Release};
 use crate::docker::{self, image, registry};
 use crate::flags;
 use crate::run::Context;
+use crate::run::secret;
 
 /// Everything `deploy --local` will do, decided before anything runs.
 #[derive(Debug)]
@@ -53,7 +54,7 @@ impl Plan {
             Some(path) => read_env_file(path)?,
             None => Vec::new(),
         };
-        let local_secret = random_hex();
+        let local_secret = secret::random_hex();
         let builtins = options::Builtins {
             deploy_env: "local",
             eb_environment: "local",
@@ -128,13 +129,4 @@ fn stop(ctx: &Context, port: u16) -> anyhow::Result<()> {
     }
     ctx.ui.success(format_args!("nothing runs on port {port} any more"));
     Ok(())
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut urandom) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = urandom.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -2,7 +2,7 @@
 //! environment update each, and wait until each really runs it.
 //!
 //! Steps (`--dry-run` prints them): every environment is looked up (a wrong name fails
-//! before a build) → the image and the application version, once for all (`Release`) → one
+//! before a build) → their deploy locks (`eb::ledger`) → the image and the application version, once for all (`Release`) → one
 //! UpdateEnvironment per environment with the version *and* its option settings, started
 //! together and followed together (`eb::update`). `deploy --local` is `local`.
 
@@ -10,8 +10,8 @@ pub mod local;
 
 use crate::config::git;
 use crate::config::settings::Settings;
-use crate::eb::environments;
 use crate::eb::update::{self, Update};
+use crate::eb::{environments, ledger};
 use crate::flags;
 use crate::release::{Release, print_options};
 use crate::run::Context;
@@ -26,7 +26,6 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
         return print(ctx, &release);
     }
     let (aws, eb) = release.connect(ctx)?;
-    eb.say_deadline(ctx);
     // A wrong environment name fails now, not after a build and a push.
     aws.block_on(async {
         for environment in release.environments() {
@@ -34,20 +33,23 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })?;
-    release.build(ctx, &aws)?;
-    let updates = release
-        .destinations
-        .iter()
-        .map(|d| Update {
-            environment: &d.target.name,
-            label: release.label(),
-            options: update::option_settings(&d.options),
-            wait,
+    let job = release.job("deploy", flags.lock.lock_wait);
+    ledger::guarded(ctx, &aws, &eb, &job, |eb| {
+        release.build(ctx, &aws)?;
+        let updates = release
+            .destinations
+            .iter()
+            .map(|d| Update {
+                environment: &d.target.name,
+                label: release.label(),
+                options: update::option_settings(&d.options),
+                wait,
+            })
+            .collect();
+        aws.block_on(async {
+            release.publish(ctx, eb).await?;
+            update::run_all(ctx, eb, updates).await
         })
-        .collect();
-    aws.block_on(async {
-        release.publish(ctx, &eb).await?;
-        update::run_all(ctx, &eb, updates).await
     })
 }
 
@@ -59,6 +61,7 @@ fn print(ctx: &Context, release: &Release) -> anyhow::Result<()> {
         "plan: {} to {environments} of {} (dry run: nothing is run)",
         release.build.image, release.application
     ));
+    ledger::print_plan(ctx, &release.application, &release.environments());
     release.print(ctx)?;
     let timeout = release.wait.timeout.as_secs();
     for destination in &release.destinations {

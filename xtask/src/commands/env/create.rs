@@ -14,7 +14,7 @@ use crate::config::launch::{EB_ENVIRONMENT, LAUNCH_CONFIGURATION, Launch};
 use crate::config::options::Options;
 use crate::config::settings::Settings;
 use crate::eb::create::{self, Creation, DOCKER_BRANCH, Roles};
-use crate::eb::update;
+use crate::eb::{ledger, update};
 use crate::flags;
 use crate::release::{Release, print_options};
 use crate::run::Context;
@@ -40,7 +40,6 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
         return print(ctx, &release, &launch, &options, &roles);
     }
     let (aws, eb) = release.connect(ctx)?;
-    eb.say_deadline(ctx);
     ctx.ui.step(format_args!("check what creating {environment} needs"));
     let (exists, platform) = aws.block_on(async {
         let exists = create::application_exists(ctx, &eb).await?;
@@ -62,21 +61,24 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
     })?;
     let pinned = if launch.platform.is_some() { "pinned by the settings" } else { "the newest" };
     ctx.ui.info(format_args!("platform {platform} ({pinned}); CNAME prefix {cname} is available"));
-    release.build(ctx, &aws)?;
-    let creation = Creation {
-        environment: &environment,
-        cname_prefix: &cname,
-        label: release.label(),
-        platform: &platform,
-        options: update::option_settings(&options),
-        wait,
-    };
-    aws.block_on(async {
-        if !exists {
-            create::create_application(ctx, &eb).await?;
-        }
-        release.publish(ctx, &eb).await?;
-        creation.run(ctx, &eb).await
+    let job = release.job("env create", flags.lock.lock_wait);
+    ledger::guarded(ctx, &aws, &eb, &job, |eb| {
+        release.build(ctx, &aws)?;
+        let creation = Creation {
+            environment: &environment,
+            cname_prefix: &cname,
+            label: release.label(),
+            platform: &platform,
+            options: update::option_settings(&options),
+            wait,
+        };
+        aws.block_on(async {
+            if !exists {
+                create::create_application(ctx, eb).await?;
+            }
+            release.publish(ctx, eb).await?;
+            creation.run(ctx, eb).await
+        })
     })
 }
 
@@ -110,6 +112,7 @@ fn print(
         "check that instance profile {} and service role {} exist (IAM, read only)",
         roles.instance_profile, roles.service_role
     ));
+    ledger::print_plan(ctx, application, &[environment]);
     release.print(ctx)?;
     ui.info(format_args!(
         "one CreateEnvironment of {environment} (CNAME prefix {}): version {} and {} option \

@@ -8,6 +8,7 @@ use anyhow::bail;
 
 use crate::aws::DEFAULT_DEADLINE;
 use crate::config::settings::Settings;
+use crate::eb::ledger::{self, Job};
 use crate::eb::terminate::Termination;
 use crate::eb::update::DEFAULT_TIMEOUT;
 use crate::eb::{Eb, environments};
@@ -34,7 +35,8 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
         );
     }
     // What runs there, shown before the question; the command's deadline starts once the
-    // question is answered: a person's thinking is not Elastic Beanstalk's time.
+    // question is answered and the deploy lock is held: a person's thinking (or another
+    // run's deploy) is not Elastic Beanstalk's time.
     let (aws, lookup) = Eb::connect(&ctx.env, settings.aws(), &application, DEFAULT_DEADLINE)?;
     let env = aws.block_on(environments::describe(ctx, &lookup, environment))?;
     if !flags.yes {
@@ -56,8 +58,17 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
         }
     }
     let timeout = flags.timeout.map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
-    let eb = Eb::new(&aws.clients, &application, timeout);
-    eb.say_deadline(ctx);
-    let termination = Termination { environment, no_wait: flags.no_wait };
-    aws.block_on(termination.run(ctx, &eb))
+    let job = Job {
+        command: "env terminate",
+        environments: vec![environment.to_owned()],
+        version: env.version_label().map(str::to_owned),
+        commit: None,
+        lock_wait: flags.lock.lock_wait,
+        timeout,
+        bucket: settings.bucket.clone(),
+    };
+    ledger::guarded(ctx, &aws, &lookup, &job, |eb| {
+        let termination = Termination { environment, no_wait: flags.no_wait };
+        aws.block_on(termination.run(ctx, eb))
+    })
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response as HyperResponse};
 use hyper_util::rt::TokioIo;
 
 /// An answer: status, headers (names lower case) and body.
@@ -66,6 +67,18 @@ pub fn get(addr: &str, path: &str) -> Option<Response> {
 /// A server on 127.0.0.1 that answers every request with `status` (`"400 Bad Request"`), a
 /// body of `content_type` and `body`: a service that refuses. Returns its address.
 pub fn stub_server(status: &str, content_type: &'static str, body: &'static str) -> String {
+    stub_server_but(None, &[], status, content_type, body)
+}
+
+/// As [`stub_server`], but the requests whose path holds one of `forwarded` go to the
+/// server on 127.0.0.1:`upstream`: a service that refuses all requests but those.
+pub fn stub_server_but(
+    upstream: Option<u16>,
+    forwarded: &'static [&'static str],
+    status: &str,
+    content_type: &'static str,
+    body: &'static str,
+) -> String {
     let status: u16 = status.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -75,11 +88,16 @@ pub fn stub_server(status: &str, content_type: &'static str, body: &'static str)
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    let service = service_fn(move |_request| async move {
-                        hyper::Response::builder()
+                    let service = service_fn(move |request: Request<Incoming>| async move {
+                        let path = request.uri().path();
+                        if forwarded.iter().any(|f| path.contains(f)) {
+                            return forward(upstream, request).await;
+                        }
+                        let stub = hyper::Response::builder()
                             .status(status)
                             .header("Content-Type", content_type)
-                            .body(Full::new(Bytes::from_static(body.as_bytes())))
+                            .body(Full::new(Bytes::from_static(body.as_bytes())));
+                        Ok(stub.expect("a response of known parts"))
                     });
                     let connection = hyper::server::conn::http1::Builder::new();
                     let _ = connection.serve_connection(TokioIo::new(stream), service).await;
@@ -88,4 +106,28 @@ pub fn stub_server(status: &str, content_type: &'static str, body: &'static str)
         });
     });
     addr
+}
+
+/// One request forwarded to the loopback `upstream` port, its answer read whole; 503 when
+/// nothing answers there.
+pub async fn forward(
+    upstream: Option<u16>,
+    request: Request<Incoming>,
+) -> Result<HyperResponse<Full<Bytes>>, hyper::Error> {
+    let unavailable = || {
+        let answer = HyperResponse::builder().status(503).body(Full::new(Bytes::new()));
+        Ok(answer.expect("a response of known parts"))
+    };
+    let Some(port) = upstream else { return unavailable() };
+    let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return unavailable();
+    };
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let response = sender.send_request(Request::from_parts(parts, Full::new(body))).await?;
+    let (parts, body) = response.into_parts();
+    Ok(HyperResponse::from_parts(parts, Full::new(body.collect().await?.to_bytes())))
 }

@@ -159,10 +159,22 @@ impl World {
                 &format!("Application Version {label} already exists."),
             );
         }
+        // The API reference: `Description`, length constraints 0 to 200; the service checks
+        // them as AWS's query APIs do (botocore's model carries `max: 200`): a
+        // ValidationError naming the member.
+        let description = form.get("Description").cloned();
+        if description.as_ref().is_some_and(|d| d.chars().count() > 200) {
+            return error(
+                "ValidationError",
+                "1 validation error detected: Value at 'description' failed to satisfy \
+                 constraint: Member must have length less than or equal to 200",
+            );
+        }
         let version = Version {
             bucket: form.get("SourceBundle.S3Bucket").cloned().unwrap_or_default(),
             key: form.get("SourceBundle.S3Key").cloned().unwrap_or_default(),
             created: self.now(),
+            description,
         };
         let answer = ok("CreateApplicationVersion", |xml| {
             xml.node("ApplicationVersion", |xml| {
@@ -252,8 +264,12 @@ impl World {
 
     /// A version made by someone else, `age` ago (its bundle is never read).
     pub fn add_version(&self, application: &str, label: &str, created: SystemTime) {
-        let version =
-            Version { bucket: "elsewhere".to_owned(), key: format!("{label}.json"), created };
+        let version = Version {
+            bucket: "elsewhere".to_owned(),
+            key: format!("{label}.json"),
+            created,
+            description: None,
+        };
         self.lock().versions.insert((application.to_owned(), label.to_owned()), version);
     }
 }

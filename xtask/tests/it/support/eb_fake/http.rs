@@ -126,29 +126,6 @@ pub fn load_balancer(port: u16, name: String, world: World) {
     let stop = Arc::clone(&world.stop);
     serve_http(listener, stop, move |request| {
         let upstream = world.lock().environments.get(&name).and_then(|e| e.serving.clone());
-        forward(upstream.map(|(_, port)| port), request)
+        crate::support::http::forward(upstream.map(|(_, port)| port), request)
     });
-}
-
-/// One request forwarded to the loopback `upstream` port, its answer read whole.
-async fn forward(
-    upstream: Option<u16>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let unavailable = || {
-        let answer = Response::builder().status(503).body(Full::new(Bytes::new()));
-        Ok(answer.expect("a response of known parts"))
-    };
-    let Some(port) = upstream else { return unavailable() };
-    let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return unavailable();
-    };
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let (parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let response = sender.send_request(Request::from_parts(parts, Full::new(body))).await?;
-    let (parts, body) = response.into_parts();
-    Ok(Response::from_parts(parts, Full::new(body.collect().await?.to_bytes())))
 }

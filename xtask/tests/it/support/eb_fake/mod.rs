@@ -197,6 +197,13 @@ impl EbFake {
         s.versions.keys().filter(|(a, _)| a == application).map(|(_, l)| l.clone()).collect()
     }
 
+    /// The description of version `label`, as created.
+    pub fn version_description(&self, label: &str) -> Option<String> {
+        let s = self.world.lock();
+        let key = (self.config.application.clone(), label.to_owned());
+        s.versions.get(&key).and_then(|v| v.description.clone())
+    }
+
     /// A version of the application made by someone else, `age` ago (its bundle is never
     /// read).
     pub fn add_version(&self, label: &str, age: Duration) {

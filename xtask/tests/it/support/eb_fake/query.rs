@@ -110,14 +110,16 @@ pub fn environment(xml: &mut Xml, config: &Config, env: &Environment) {
 
 /// An `ApplicationVersionDescription`.
 pub fn version(xml: &mut Xml, application: &str, label: &str, version: &Version) {
-    xml.el("ApplicationName", application)
-        .el("VersionLabel", label)
-        .node("SourceBundle", |xml| {
-            xml.el("S3Bucket", &version.bucket).el("S3Key", &version.key);
-        })
-        .el("DateCreated", &iso8601(version.created))
-        .el("DateUpdated", &iso8601(version.created))
-        .el("Status", "Unprocessed");
+    xml.el("ApplicationName", application).el("VersionLabel", label);
+    if let Some(description) = &version.description {
+        xml.el("Description", description);
+    }
+    xml.node("SourceBundle", |xml| {
+        xml.el("S3Bucket", &version.bucket).el("S3Key", &version.key);
+    })
+    .el("DateCreated", &iso8601(version.created))
+    .el("DateUpdated", &iso8601(version.created))
+    .el("Status", "Unprocessed");
 }
 
 #[test]

@@ -89,6 +89,7 @@ pub struct Version {
     pub bucket: String,
     pub key: String,
     pub created: SystemTime,
+    pub description: Option<String>,
 }
 
 /// Behaviours switched on by a test, each consumed by the next request it applies to.

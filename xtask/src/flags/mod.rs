@@ -10,6 +10,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::run::Env;
 
+mod bench;
+mod ledger;
+
+pub use self::bench::{Bench, BenchImage, BenchTestCache, BenchXtask};
+pub use self::ledger::{History, Lock, LockArgs, LockCommand};
+
 /// Test, build and ship the web application. CI runs exactly these commands.
 #[derive(Debug, Parser)]
 #[command(
@@ -48,12 +54,19 @@ pub enum Command {
     /// Show what runs where: one environment in full, or every environment one line each
     #[command(after_help = "Reference: docs/commands.md#cargo-xtask-status")]
     Status(Status),
-    /// Redeploy the version the environment ran before (or --to LABEL), waiting as deploy does
+    /// Redeploy the newest other version that succeeded on the environment (its deploy
+    /// history), or --to LABEL, waiting as deploy does
     #[command(after_help = "Reference: docs/commands.md#cargo-xtask-rollback")]
     Rollback(Rollback),
     /// List the application versions, or prune the oldest to stay under the quota
     #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-versions")]
     Versions(Versions),
+    /// Who deployed what to an environment, newest first: version, commit, outcome, duration
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-history")]
+    History(History),
+    /// Show, take (by hand) or release an environment's deploy lock
+    #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-lock")]
+    Lock(LockCommand),
     /// Measure the pipeline against the hand-made scripts it replaces
     #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-bench")]
     Bench(Bench),
@@ -142,7 +155,7 @@ pub struct Deploy {
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
-    #[arg(long, conflicts_with_all = ["no_wait", "allow_yellow", "recovery_window"])]
+    #[arg(long, conflicts_with_all = ["no_wait", "allow_yellow", "recovery_window", "lock_wait"])]
     pub local: bool,
 
     #[command(flatten)]
@@ -150,6 +163,9 @@ pub struct Deploy {
 
     #[command(flatten)]
     pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 
     #[command(flatten)]
     pub here: LocalArgs,
@@ -223,6 +239,9 @@ pub struct EnvCreate {
 
     #[command(flatten)]
     pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +266,9 @@ pub struct EnvTerminate {
     /// Return once Elastic Beanstalk accepted the termination, without waiting for it
     #[arg(long)]
     pub no_wait: bool,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -272,9 +294,14 @@ pub struct Rollback {
     #[arg(value_name = "ENV")]
     pub env: Option<String>,
 
-    /// The version label to go back to [default: the one the environment ran before]
+    /// The version label to go back to [default: the newest version other than the running
+    /// one that succeeded there, from the environment's deploy history]
     #[arg(long, value_name = "LABEL")]
     pub to: Option<String>,
+
+    /// With --to: go to LABEL even if it never succeeded on the environment
+    #[arg(long, requires = "to")]
+    pub force: bool,
 
     /// Say which version it would go back to, and change nothing
     #[arg(long)]
@@ -282,6 +309,9 @@ pub struct Rollback {
 
     #[command(flatten)]
     pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,42 +340,4 @@ pub enum Versions {
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Bench {
-    /// The seed's `docker load/build/save/run` against `cargo xtask test`, under BuildKit and
-    /// the legacy builder, on a fresh daemon with a cache tarball (then `cargo xtask build`)
-    /// and on a daemon that already holds the image. It removes this project's images and
-    /// prunes the builder's cache to simulate a fresh CI machine.
-    TestCache(BenchTestCache),
-    /// The deploy image: size, and `docker run` to the first 200 on /health
-    Image(BenchImage),
-    /// Cold debug build of the xtask (wall and CPU time) and a warm `cargo xtask --help`
-    Xtask(BenchXtask),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchTestCache {
-    /// Timed runs of each side on a fresh daemon (each seed run rebuilds everything)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub fresh_rounds: usize,
-
-    /// Timed runs of each side on a daemon that holds the image (the median is reported)
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub warm_rounds: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchImage {
-    /// Container starts to time (the median is reported)
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub starts: usize,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchXtask {
-    /// Runs of `cargo xtask --help` (the median is reported)
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub help_rounds: usize,
 }

@@ -1,0 +1,146 @@
+//! The deploy history of an environment: `APP/deploy/history/ENV.json` in the bucket, a JSON
+//! list of what each deploy, rollback, launch and termination did (newest last, the last
+//! [`CAP`] kept). Elastic Beanstalk keeps no such record: its events carry no version label.
+//!
+//! An append reads the list and its ETag, adds the record and writes it back with
+//! `If-Match` (`If-None-Match: *` for the first): when another writer came between, S3
+//! refuses, and the append starts over from a fresh read. No record is ever lost.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+
+use super::store::{Condition, Store, Written};
+use crate::aws::human_duration;
+use crate::eb::Eb;
+use crate::eb::wait::pause;
+use crate::run::Context;
+use crate::run::exit;
+use crate::run::ui::cut;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+
+/// How many records a history keeps.
+pub const CAP: usize = 500;
+/// How many times an append starts over when other writers keep coming between.
+const ATTEMPTS: usize = 60;
+
+/// What one command did to one environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// A random token of this record: an append resent after a lost answer adds it once.
+    pub id: String,
+    /// `deploy`, `rollback`, `env create`, `env terminate`.
+    pub command: String,
+    pub version: Option<String>,
+    pub commit: Option<String>,
+    pub subject: Option<String>,
+    pub who: String,
+    pub from: String,
+    pub build_url: Option<String>,
+    /// UTC, RFC 3339, the service's clock.
+    pub started: String,
+    pub ended: String,
+    /// `success`, `failed`, `unhealthy`, `timed out`, `interrupted`, `error`.
+    pub outcome: String,
+    pub exit_code: i32,
+    pub request_id: Option<String>,
+}
+
+impl Record {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    /// Whether it put its version on the environment (a deploy, rollback or launch).
+    pub fn releases(&self) -> bool {
+        self.command != "env terminate"
+    }
+}
+
+/// The outcome word of an exit status, as the history says it.
+pub fn outcome(code: i32) -> &'static str {
+    match code {
+        0 => "success",
+        exit::DEPLOY_FAILED => "failed",
+        exit::UNHEALTHY => "unhealthy",
+        exit::TIMED_OUT => "timed out",
+        exit::INTERRUPTED | exit::HANGUP => "interrupted",
+        _ => "error",
+    }
+}
+
+/// The history of `environment`, oldest first; empty when it has none.
+pub async fn read(
+    ctx: &Context,
+    eb: &Eb,
+    store: &Store,
+    environment: &str,
+) -> anyhow::Result<Vec<Record>> {
+    let key = store.key("history", environment);
+    Ok(store.get::<Vec<Record>>(ctx, eb, &key).await?.map(|r| r.value).unwrap_or_default())
+}
+
+/// Appends `record` to the history of `environment`, keeping the last [`CAP`].
+pub async fn append(
+    ctx: &Context,
+    eb: &Eb,
+    store: &Store,
+    environment: &str,
+    record: &Record,
+) -> anyhow::Result<()> {
+    let key = store.key("history", environment);
+    for attempt in 0..ATTEMPTS {
+        let (mut records, condition) = match store.get::<Vec<Record>>(ctx, eb, &key).await? {
+            Some(read) => (read.value, Condition::Unchanged(read.etag)),
+            None => (Vec::new(), Condition::Absent),
+        };
+        if records.iter().any(|r| r.id == record.id) {
+            return Ok(());
+        }
+        records.push(record.clone());
+        let excess = records.len().saturating_sub(CAP);
+        records.drain(..excess);
+        if store.put(ctx, eb, &key, &records, &condition).await? != Written::Refused {
+            return Ok(());
+        }
+        // Another writer came between: read again, after a pause that differs between
+        // writers (so that they do not keep colliding).
+        let random = crate::run::secret::random_hex();
+        let jitter = u64::from_str_radix(&random[..2], 16).unwrap_or(0);
+        let pause_ms = 20 + (attempt as u64 % 5) * 20 + jitter % 80;
+        pause(ctx, Duration::from_millis(pause_ms), "appending to the deploy history").await?;
+    }
+    bail!("{} kept changing while this run appended to it ({ATTEMPTS} attempts)", store.url(&key))
+}
+
+/// The records as a table, newest first: a header, then one fixed-width line each.
+pub fn table<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<16}  {:<24}  {:<14}  {:<40}  {:<11}  TOOK",
+        "WHEN (UTC)", "WHO", "VERSION", "SUBJECT", "OUTCOME"
+    )];
+    for r in records {
+        let when = r.started.get(..16).unwrap_or(&r.started).replace('T', " ");
+        let subject = match (r.command.as_str(), &r.subject) {
+            ("deploy", subject) => subject.clone().unwrap_or_default(),
+            (command, Some(subject)) => format!("{command}: {subject}"),
+            (command, None) => command.to_owned(),
+        };
+        let parse = |t: &str| DateTime::from_str(t, DateTimeFormat::DateTime).ok();
+        let took = match (parse(&r.started), parse(&r.ended)) {
+            (Some(a), Some(b)) => {
+                human_duration(Duration::from_secs(u64::try_from(b.secs() - a.secs()).unwrap_or(0)))
+            }
+            _ => "-".to_owned(),
+        };
+        lines.push(format!(
+            "{when:<16}  {:<24}  {:<14}  {:<40}  {:<11}  {took}",
+            cut(&r.who, 24),
+            cut(r.version.as_deref().unwrap_or("-"), 14),
+            cut(&subject, 40),
+            r.outcome,
+        ));
+    }
+    lines
+}
