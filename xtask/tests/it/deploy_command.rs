@@ -368,5 +368,10 @@ fn ctrl_c_during_the_push_stops_before_anything_reaches_elastic_beanstalk() {
     assert!(last.starts_with("error: interrupted during `docker"), "{last}");
     assert!(last.contains(" push "), "{last}");
     assert!(world.fake.versions().is_empty() && world.updates() == 0);
-    assert!(world.bucket.keys().is_empty(), "nothing uploaded");
+    // Nothing uploaded: the one object is the deploy history, which records the interruption
+    // (and the lock is released).
+    let history = format!("acme-web/deploy/history/{ENVIRONMENT}.json");
+    assert_eq!(world.bucket.keys(), [history.clone()], "nothing uploaded");
+    let records = world.bucket.get(&history).unwrap().body;
+    assert!(records.contains("\"outcome\": \"interrupted\""), "{records}");
 }

@@ -248,15 +248,15 @@ fn held(environment: &str, theirs: &Holder, now: DateTime, waited: Option<Durati
 }
 
 impl Locks {
-    /// Releases every lock taken, each only if it is still the one written. A lock that
-    /// cannot be released is a warning saying how to release it: the run's verdict stands.
-    pub async fn release(self, ctx: &Context, eb: &Eb, store: &Store) {
+    /// Releases every lock taken, each only if it is still the one written, quietly: a lock
+    /// that cannot be released is a warning saying how to release it (the run's verdict
+    /// stands). Returns the environments released.
+    pub async fn release(self, ctx: &Context, eb: &Eb, store: &Store) -> Vec<String> {
+        let mut released = Vec::new();
         for (key, etag) in self.taken.into_iter().rev() {
             let environment = key.rsplit('/').next().unwrap_or(&key).trim_end_matches(".json");
             match store.delete(ctx, eb, &key, &etag).await {
-                Ok(Written::Done(_)) => {
-                    ctx.ui.info(format_args!("released the deploy lock of {environment}"))
-                }
+                Ok(Written::Done(_)) => released.push(environment.to_owned()),
                 Ok(Written::Refused) => ctx.ui.warn(format_args!(
                     "the deploy lock of {environment} was no longer this run's (taken away with \
                      `lock release --force`?): left as it is"
@@ -267,6 +267,8 @@ impl Locks {
                 )),
             }
         }
+        released.reverse();
+        released
     }
 }
 

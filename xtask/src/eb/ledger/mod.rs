@@ -107,7 +107,12 @@ pub fn guarded(
                 ));
             }
         }
-        locks.release(ctx, &ending, &store).await;
+        let released = locks.release(ctx, &ending, &store).await;
+        // A success's own line stays the last; after a failure, the error is printed last
+        // and this says the lock is not left behind.
+        if result.is_err() && !released.is_empty() {
+            ctx.ui.info(format_args!("released the deploy lock of {}", released.join(", ")));
+        }
     });
     result
 }
