@@ -371,7 +371,7 @@ fn ctrl_c_during_the_push_stops_before_anything_reaches_elastic_beanstalk() {
     // Nothing uploaded: the one object is the deploy history, which records the interruption
     // (and the lock is released).
     let history = format!("acme-web/deploy/history/{ENVIRONMENT}.json");
-    assert_eq!(world.bucket.keys(), [history.clone()], "nothing uploaded");
+    assert_eq!(world.bucket.keys(), std::slice::from_ref(&history), "nothing uploaded");
     let records = world.bucket.get(&history).unwrap().body;
     assert!(records.contains("\"outcome\": \"interrupted\""), "{records}");
 }
