@@ -31,14 +31,29 @@ impl Actor {
             };
         }
         let name = git::config(ctx, "user.name")
-            .or_else(|| env.get("USER").map(str::to_owned))
-            .unwrap_or_else(|| "unknown".to_owned());
+            .or_else(|| env.get("USER").or(env.get("LOGNAME")).map(str::to_owned))
+            .unwrap_or_else(login_name);
         let who = match git::config(ctx, "user.email") {
             Some(email) => format!("{name} <{email}>"),
             None => name,
         };
         Actor { who, from: format!("host {}", hostname()), build_url: None }
     }
+}
+
+/// The name of the user this process runs as (`/etc/passwd`), else `uid N`.
+fn login_name() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".to_owned();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&uid.to_string().as_str()))
+        .and_then(|fields| fields.first().map(|name| (*name).to_owned()))
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// This machine's name (the kernel's, as `hostname` prints it).

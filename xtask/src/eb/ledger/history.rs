@@ -109,7 +109,7 @@ pub async fn append(
         let random = crate::run::secret::random_hex();
         let jitter = u64::from_str_radix(&random[..2], 16).unwrap_or(0);
         let pause_ms = 20 + (attempt as u64 % 5) * 20 + jitter % 80;
-        pause(ctx, Duration::from_millis(pause_ms), "appending to the deploy history").await?;
+        pause(ctx, Duration::from_millis(pause_ms), "an append to the deploy history").await?;
     }
     bail!("{} kept changing while this run appended to it ({ATTEMPTS} attempts)", store.url(&key))
 }

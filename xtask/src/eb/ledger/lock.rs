@@ -192,7 +192,7 @@ pub async fn acquire(
             ));
             said = true;
         }
-        pause(ctx, POLL.min(remaining), &format!("waiting for the deploy lock of {environment}"))
+        pause(ctx, POLL.min(remaining), &format!("the wait for the deploy lock of {environment}"))
             .await?;
     }
 }
