@@ -159,6 +159,7 @@ impl Release {
             commit: self.commit.as_ref().map(|c| (c.sha.clone(), c.subject.clone())),
             lock_wait,
             timeout: self.wait.timeout,
+            no_wait: self.wait.no_wait,
             bucket: self.settings.bucket.clone(),
         }
     }

@@ -61,6 +61,7 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
         commit,
         lock_wait: flags.lock.lock_wait,
         timeout: wait.timeout,
+        no_wait: wait.no_wait,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &eb, &job, |eb| {

@@ -65,6 +65,7 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
         commit: None,
         lock_wait: flags.lock.lock_wait,
         timeout,
+        no_wait: flags.no_wait,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &lookup, &job, |eb| {

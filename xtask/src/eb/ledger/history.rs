@@ -41,15 +41,17 @@ pub struct Record {
     /// UTC, RFC 3339, the service's clock.
     pub started: String,
     pub ended: String,
-    /// `success`, `failed`, `unhealthy`, `timed out`, `interrupted`, `error`.
+    /// `success`, `accepted` (`--no-wait`), `failed`, `unhealthy`, `timed out`,
+    /// `interrupted`, `error`.
     pub outcome: String,
     pub exit_code: i32,
     pub request_id: Option<String>,
 }
 
 impl Record {
+    /// Whether it ended healthy on its version (not merely accepted, with `--no-wait`).
     pub fn succeeded(&self) -> bool {
-        self.exit_code == 0
+        self.outcome == "success"
     }
 
     /// Whether it put its version on the environment (a deploy, rollback or launch).
@@ -58,9 +60,11 @@ impl Record {
     }
 }
 
-/// The outcome word of an exit status, as the history says it.
-pub fn outcome(code: i32) -> &'static str {
+/// The outcome word of an exit status, as the history says it; `no_wait`: the command
+/// returned once its operation was accepted.
+pub fn outcome(code: i32, no_wait: bool) -> &'static str {
     match code {
+        0 if no_wait => "accepted",
         0 => "success",
         exit::DEPLOY_FAILED => "failed",
         exit::UNHEALTHY => "unhealthy",
@@ -114,10 +118,11 @@ pub async fn append(
     bail!("{} kept changing while this run appended to it ({ATTEMPTS} attempts)", store.url(&key))
 }
 
-/// The records as a table, newest first: a header, then one fixed-width line each.
+/// The records as a table, in the order given (newest first): a header, then one
+/// fixed-width line each.
 pub fn table<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<16}  {:<24}  {:<14}  {:<40}  {:<11}  TOOK",
+        "{:<16}  {:<20}  {:<14}  {:<40}  {:<11}  TOOK",
         "WHEN (UTC)", "WHO", "VERSION", "SUBJECT", "OUTCOME"
     )];
     for r in records {
@@ -135,12 +140,63 @@ pub fn table<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<String> {
             _ => "-".to_owned(),
         };
         lines.push(format!(
-            "{when:<16}  {:<24}  {:<14}  {:<40}  {:<11}  {took}",
-            cut(&r.who, 24),
+            "{when:<16}  {:<20}  {:<14}  {:<40}  {:<11}  {took}",
+            // The name only: the email is in `--json`.
+            cut(r.who.split(" <").next().unwrap_or(&r.who), 20),
             cut(r.version.as_deref().unwrap_or("-"), 14),
             cut(&subject, 40),
             r.outcome,
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: &str, outcome: &str, command: &str) -> Record {
+        Record {
+            id: "0".into(),
+            command: command.into(),
+            version: Some(version.into()),
+            commit: None,
+            subject: Some("Fix the login redirect".into()),
+            who: "Ana Lima <ana@example.com>".into(),
+            from: "host ana-laptop".into(),
+            build_url: None,
+            started: "2026-12-07T09:12:03.000Z".into(),
+            ended: "2026-12-07T09:15:15.000Z".into(),
+            outcome: outcome.into(),
+            exit_code: 0,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn only_a_waited_for_success_counts_as_one() {
+        assert_eq!(outcome(0, false), "success");
+        assert_eq!(outcome(0, true), "accepted");
+        assert_eq!(outcome(3, true), "failed");
+        assert_eq!(outcome(129, false), "interrupted");
+        assert!(record("v1", "success", "deploy").succeeded());
+        assert!(!record("v1", "accepted", "deploy").succeeded());
+        assert!(!record("v1", "success", "env terminate").releases());
+    }
+
+    #[test]
+    fn the_table_has_fixed_columns_newest_as_given() {
+        let records = [record("v2", "success", "rollback"), record("v1", "failed", "deploy")];
+        let lines = table(records.iter());
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[1].starts_with("2026-12-07 09:12  Ana Lima              v2  "),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[1].contains("rollback: Fix the login redirect"), "{}", lines[1]);
+        assert!(lines[1].ends_with("success      3m12s"), "{}", lines[1]);
+        let outcome_at = |line: &str| line.find("success").or(line.find("failed"));
+        assert_eq!(outcome_at(&lines[1]), outcome_at(&lines[2]), "one column");
+    }
 }

@@ -41,6 +41,8 @@ pub struct Job {
     pub lock_wait: Option<Duration>,
     /// `--timeout`: the work's deadline, from when the locks are held.
     pub timeout: Duration,
+    /// `--no-wait`: a success is the operation accepted, not done (recorded as `accepted`).
+    pub no_wait: bool,
     /// The `bucket` setting (else the account's Elastic Beanstalk bucket).
     pub bucket: Option<String>,
 }
@@ -95,7 +97,7 @@ pub fn guarded(
                 build_url: actor.build_url.clone(),
                 started: utc(&started),
                 ended: ended.clone(),
-                outcome: history::outcome(code).to_owned(),
+                outcome: history::outcome(code, job.no_wait).to_owned(),
                 exit_code: code,
                 request_id: entry.request_id,
             };
