@@ -10,6 +10,7 @@ use std::fs;
 use anyhow::Context as _;
 
 use crate::aws::{self, Aws};
+use crate::config::bundle::{self, Extras};
 use crate::config::dockerrun::{self, Values};
 use crate::config::git::{self, Commit};
 use crate::config::options::{self, Options};
@@ -19,6 +20,7 @@ use crate::docker::credentials::Credentials;
 use crate::docker::image;
 use crate::eb::Eb;
 use crate::eb::auth_file::AuthFile;
+use crate::eb::bundle::DOCKERRUN;
 use crate::eb::ledger::Job;
 use crate::eb::publish::{self, BUCKET_TO_BE_CREATED, Version};
 use crate::eb::update::WaitOptions;
@@ -39,6 +41,8 @@ pub struct Release {
     pub wait: WaitOptions,
     /// The commit built (`None` outside a git checkout with commits).
     pub commit: Option<Commit>,
+    /// The bundle directory's files (`None`: the bundle is the Dockerrun alone).
+    pub extras: Option<Extras>,
 }
 
 /// An environment a release goes to.
@@ -57,6 +61,9 @@ impl Release {
         targets: Vec<Target>,
         wait: WaitOptions,
     ) -> anyhow::Result<Release> {
+        // Checked first: a mistake there fails before anything else.
+        let secret_names = options::secret_names(&ctx.root);
+        let extras = bundle::read(ctx, &settings.bundle_dir, &secret_names)?;
         let build = image::Plan::new(ctx, &settings, image)?;
         let tag = build.image.tag.clone();
         publish::check_label(&tag)?;
@@ -113,6 +120,7 @@ impl Release {
             destinations,
             wait,
             commit,
+            extras,
         };
         // Checked now, so that a broken template fails before any AWS call.
         release.version().bundle(BUCKET_TO_BE_CREATED)?;
@@ -146,6 +154,7 @@ impl Release {
             },
             auth_file: self.auth_file.as_ref(),
             bucket: self.settings.bucket.as_deref(),
+            extras: self.extras.as_ref(),
         }
     }
 
@@ -216,8 +225,23 @@ impl Release {
             Some(_) => bundle.key.clone(),
             None => bundle.key.replace(&bundle.digest, "<SHA-256 of the bundle>"),
         };
-        ui.info(format_args!("upload the rendered Dockerrun: s3://{bucket}/{key}"));
-        for line in String::from_utf8_lossy(&bundle.bytes).lines() {
+        if bundle.entries.is_empty() {
+            ui.info(format_args!("upload the rendered Dockerrun: s3://{bucket}/{key}"));
+        } else {
+            let digest = match &self.settings.bucket {
+                Some(_) => format!("sha256:{}", bundle.digest),
+                None => "its SHA-256 once the bucket is known".to_owned(),
+            };
+            ui.info(format_args!(
+                "upload the bundle, a zip of {} bytes ({digest}): s3://{bucket}/{key}",
+                bundle.bytes.len()
+            ));
+            for (path, mode, size) in &bundle.entries {
+                ui.info(format_args!("  {mode:04o}  {size:>8}  {path}"));
+            }
+            ui.info(format_args!("the rendered {DOCKERRUN}:"));
+        }
+        for line in String::from_utf8_lossy(&bundle.dockerrun).lines() {
             ui.info(format_args!("  {line}"));
         }
         Ok(())

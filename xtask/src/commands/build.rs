@@ -9,7 +9,7 @@ use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Build) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
-    let options = super::image_options(&flags.image, &ctx.env, flags.push, flags.allow_dirty)?;
+    let options = super::image_options(&flags.image, &ctx.env, flags.push, false)?;
     let mut plan = Plan::new(ctx, &settings, &options)?;
     if flags.image.dry_run {
         return plan.print(ctx);

@@ -21,18 +21,18 @@ use crate::eb::update::{self, WaitOptions};
 use crate::flags::{ImageArgs, WaitArgs};
 use crate::run::Env;
 
-/// The build `ImageArgs` ask for: pushed or not, and whether a dirty work tree may carry a
-/// commit tag.
+/// The build `ImageArgs` ask for, pushed or not; `local`: a dirty work tree may carry a
+/// commit tag (nothing leaves the machine), else only with `--allow-dirty`.
 fn image_options(
     args: &ImageArgs,
     env: &Env,
     push: bool,
-    allow_dirty: bool,
+    local: bool,
 ) -> anyhow::Result<image::Options> {
     Ok(image::Options {
         tag: args.tag.clone(),
         push,
-        allow_dirty,
+        allow_dirty: local || args.allow_dirty,
         cache_file: args.cache.path(env)?,
         test_image: args.test_image.clone(),
         proxy: None,

@@ -14,6 +14,10 @@ use crate::eb::versions::{self, Version};
 use crate::eb::{Eb, environments};
 use crate::flags;
 use crate::run::Context;
+use crate::run::ui::human_bytes;
+
+/// How many of the newest versions' bundle sizes `versions list` reads (an S3 call each).
+const MAX_SIZED: usize = 200;
 
 pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
@@ -34,6 +38,10 @@ pub fn run(ctx: &Context, flags: &flags::Versions) -> anyhow::Result<()> {
                 .filter(|e| e.version.as_deref() == Some(version.label.as_str()))
                 .map(|e| e.environment.clone())
                 .collect();
+        }
+        if let flags::Versions::List { .. } = flags {
+            let newest = versions.len().min(MAX_SIZED);
+            versions::bundle_sizes(ctx, &eb, &mut versions[..newest]).await?;
         }
         match flags {
             flags::Versions::List { json: true } => {
@@ -110,11 +118,14 @@ fn print(ctx: &Context, application: &str, versions: &[Version]) {
     }
     let width = versions.iter().map(|v| v.label.len()).max().unwrap_or(0);
     for version in versions {
+        let size = version.bundle_size.map(|s| human_bytes(s as u64));
         ctx.ui.out(format_args!(
-            "{:<width$}  {:<24}  {:<11}  {}",
+            "{:<width$}  {:<24}  {:<11}  {:<4}  {:>9}  {}",
             version.label,
             version.created.as_ref().map(utc).as_deref().unwrap_or("-"),
             version.status.as_deref().unwrap_or("-"),
+            version.bundle.unwrap_or("-"),
+            size.as_deref().unwrap_or("-"),
             version.running_on.join(", "),
         ));
     }

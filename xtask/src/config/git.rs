@@ -70,3 +70,55 @@ pub fn commit(ctx: &Context, rev: &str) -> anyhow::Result<Commit> {
 pub fn config(ctx: &Context, name: &str) -> Option<String> {
     git(ctx).args(["config", "--get", name]).read(ctx).ok().filter(|v| !v.is_empty())
 }
+
+/// A file of a commit's tree: its mode (`100644`, `100755`, `120000`), object and path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub mode: String,
+    pub object: String,
+    pub path: String,
+}
+
+/// The files of `HEAD` under `prefix` (a directory of the workspace, `deploy/`).
+pub fn committed_files(ctx: &Context, prefix: &str) -> anyhow::Result<Vec<TreeEntry>> {
+    let listed = git(ctx)
+        .args(["ls-tree", "-r", "-z", "HEAD", "--"])
+        .arg(prefix)
+        .read(ctx)
+        .with_context(|| format!("cannot list {prefix} in the commit checked out"))?;
+    Ok(listed
+        .split('\0')
+        .filter_map(|line| {
+            let (meta, path) = line.split_once('\t')?;
+            let mut meta = meta.split(' ');
+            let (mode, kind, object) = (meta.next()?, meta.next()?, meta.next()?);
+            (kind == "blob").then(|| TreeEntry {
+                mode: mode.to_owned(),
+                object: object.to_owned(),
+                path: path.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// The bytes of a git object (a file of a commit).
+pub fn blob(ctx: &Context, object: &str) -> anyhow::Result<Vec<u8>> {
+    let output = git(ctx).args(["cat-file", "blob", object]).read_output(ctx)?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "cannot read git object {object}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output.stdout)
+}
+
+/// Paths under `prefix` with uncommitted changes, untracked files one by one.
+pub fn dirty_paths_under(ctx: &Context, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let status = git(ctx)
+        .args(["status", "--porcelain", "--untracked-files=all", "--"])
+        .arg(prefix)
+        .read(ctx)
+        .context("cannot read the work tree status")?;
+    Ok(status.lines().map(|l| l.get(3..).unwrap_or(l).to_owned()).collect())
+}

@@ -2,6 +2,7 @@
 //! environment), the two templates (options, Dockerrun) and what git knows of the work tree.
 
 pub mod actor;
+pub mod bundle;
 pub mod dockerrun;
 pub mod ebconfig;
 pub mod envfile;

@@ -151,6 +151,23 @@ pub fn render_file(root: &Path, vars: &dyn Fn(&str) -> Option<String>) -> anyhow
     render(&text, vars).with_context(|| TEMPLATE.to_owned())
 }
 
+/// Whether an option of this name is secret by its name alone (`SECRET_KEY`, `DB_PASSWORD`).
+pub fn looks_secret(option_name: &str) -> bool {
+    let upper = option_name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// The option names the template marks secret (`"Secret": true`) or whose names say so.
+pub fn secret_names(root: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(root.join(TEMPLATE)) else { return Vec::new() };
+    let Ok(entries) = serde_json::from_str::<Vec<Entry>>(&text) else { return Vec::new() };
+    entries
+        .into_iter()
+        .filter(|e| e.secret || looks_secret(&e.option_name))
+        .map(|e| e.option_name)
+        .collect()
+}
+
 /// The secret values the template renders to with what `vars` has: an entry with an unset
 /// variable is skipped, not an error. For the commands that only show what Elastic
 /// Beanstalk says (`status`): its events may echo an option's value.
@@ -199,8 +216,7 @@ fn render_entries(
         if unset.len() > before {
             continue;
         }
-        let upper = entry.option_name.to_ascii_uppercase();
-        let secret = entry.secret || SECRET_WORDS.iter().any(|w| upper.contains(w));
+        let secret = entry.secret || looks_secret(&entry.option_name);
         options.push(OptionSetting {
             namespace: entry.namespace,
             option_name: entry.option_name,

@@ -4,6 +4,7 @@
 //! operation to a verdict that holds on the real service (see `judge`).
 
 pub mod auth_file;
+pub mod bundle;
 pub mod create;
 pub mod environments;
 pub mod events;
@@ -223,7 +224,7 @@ impl Eb {
 }
 
 impl Eb {
-    /// Puts `body` (JSON) at `s3://bucket/key`, encrypted at rest (SSE AES256); `doing`
+    /// Puts `body` (JSON, or a zip for a `.zip` key) at `s3://bucket/key`, encrypted at rest (SSE AES256); `doing`
     /// says what for, in an error.
     pub async fn put_encrypted(
         &self,
@@ -239,7 +240,11 @@ impl Eb {
                 .put_object()
                 .bucket(bucket)
                 .key(key)
-                .content_type("application/json")
+                .content_type(if key.ends_with(".zip") {
+                    "application/zip"
+                } else {
+                    "application/json"
+                })
                 .server_side_encryption(ServerSideEncryption::Aes256)
                 .body(ByteStream::from(body.to_vec()))
                 .send()

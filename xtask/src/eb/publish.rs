@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use aws_sdk_elasticbeanstalk::types::S3Location;
-use sha2::{Digest as _, Sha256};
 
 use crate::aws::{AwsError, Service};
-use crate::config::dockerrun::{self, Dockerrun};
+use crate::config::bundle::Extras;
+use crate::config::dockerrun;
 use crate::eb::Eb;
 use crate::eb::auth_file::AuthFile;
+use crate::eb::bundle::{Bundle, sha256};
 use crate::run::Context;
 use crate::run::ui::cut;
 
@@ -43,23 +44,8 @@ pub struct Version<'a> {
     pub auth_file: Option<&'a AuthFile>,
     /// `None`: the account's Elastic Beanstalk bucket, from `CreateStorageLocation`.
     pub bucket: Option<&'a str>,
-}
-
-/// The rendered Dockerrun as uploaded: its bytes, their SHA-256, and the key carrying it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Bundle {
-    pub bytes: Vec<u8>,
-    pub digest: String,
-    pub key: String,
-}
-
-impl Bundle {
-    pub fn new(application: &str, tag: &str, dockerrun: &Dockerrun) -> Bundle {
-        let bytes = dockerrun.to_bytes();
-        let digest = sha256(&bytes);
-        let key = format!("{application}/deploy/{tag}/{digest}/Dockerrun.aws.json");
-        Bundle { bytes, digest, key }
-    }
+    /// The bundle directory's files: with them the bundle is a zip.
+    pub extras: Option<&'a Extras>,
 }
 
 /// A version's description: the commit's subject and author, `fix login (Ana <ana@x>)`,
@@ -83,7 +69,7 @@ pub fn check_label(label: &str) -> anyhow::Result<()> {
 }
 
 impl Version<'_> {
-    /// The Dockerrun rendered for `bucket`, as it would be uploaded.
+    /// The bundle for `bucket` (the Dockerrun names it), as it would be uploaded.
     pub fn bundle(&self, bucket: &str) -> anyhow::Result<Bundle> {
         let values = dockerrun::Values {
             bucket: bucket.to_owned(),
@@ -91,7 +77,7 @@ impl Version<'_> {
             ..self.values.clone()
         };
         let rendered = dockerrun::render(self.template, &values).context(dockerrun::TEMPLATE)?;
-        Ok(Bundle::new(self.application, self.label, &rendered))
+        Bundle::new(self.application, self.label, &rendered, self.extras)
     }
 
     /// The bucket, then the version checked before anything is written, then the uploads and
@@ -112,7 +98,8 @@ impl Version<'_> {
             return Ok(());
         }
         let bytes = bundle.bytes.clone();
-        upload(ctx, eb, &bucket, &bundle.key, bytes, "Dockerrun").await?;
+        let what = if bundle.entries.is_empty() { "Dockerrun" } else { "bundle" };
+        upload(ctx, eb, &bucket, &bundle.key, bytes, what).await?;
         self.create_version(ctx, eb, &bucket, &bundle).await
     }
 
@@ -246,10 +233,6 @@ async fn object_digest(
     Ok(Some(sha256(&bytes)))
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The bucket of the deploy files: the `bucket` setting, else the account's Elastic Beanstalk
 /// bucket (`CreateStorageLocation` makes it once and names it ever after).
 pub async fn bucket(ctx: &Context, eb: &Eb, setting: Option<&str>) -> anyhow::Result<String> {
@@ -291,11 +274,12 @@ mod tests {
         };
         let template = r#"{"AWSEBDockerrunVersion": "1", "Image": {"Name": "<IMAGE>:<TAG>"},
             "Ports": [{"ContainerPort": "80"}]}"#;
-        let bundle = Bundle::new("acme-web", "v1", &dockerrun::render(template, &values).unwrap());
+        let render = |t: &str| dockerrun::render(t, &values).unwrap();
+        let bundle = Bundle::new("acme-web", "v1", &render(template), None).unwrap();
         assert_eq!(bundle.digest, sha256(&bundle.bytes));
         assert_eq!(bundle.key, format!("acme-web/deploy/v1/{}/Dockerrun.aws.json", bundle.digest));
         let other = template.replace("\"80\"", "\"8080\"");
-        let changed = Bundle::new("acme-web", "v1", &dockerrun::render(&other, &values).unwrap());
+        let changed = Bundle::new("acme-web", "v1", &render(&other), None).unwrap();
         assert_ne!(changed.key, bundle.key, "other bytes, another key: nothing is overwritten");
         assert_eq!(
             sha256(b"abc"),

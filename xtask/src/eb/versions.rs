@@ -5,8 +5,9 @@
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 use serde::{Serialize, Serializer};
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, Service};
 use crate::eb::Eb;
+use crate::eb::bundle::Bundle;
 use crate::eb::events::utc;
 use crate::run::Context;
 
@@ -20,6 +21,13 @@ pub struct Version {
     pub status: Option<String>,
     /// Environments that run it (or are being updated to it).
     pub running_on: Vec<String>,
+    /// Its source bundle in S3 (bucket, key).
+    #[serde(skip)]
+    pub source: Option<(String, String)>,
+    /// `zip` (with `.ebextensions`/`.platform`) or `json` (a Dockerrun alone).
+    pub bundle: Option<&'static str>,
+    /// The source bundle's size in bytes, when it could be read (see [`bundle_sizes`]).
+    pub bundle_size: Option<i64>,
 }
 
 fn utc_or_null<S: Serializer>(time: &Option<DateTime>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -49,10 +57,36 @@ pub async fn list(
             created: v.date_created().copied(),
             status: v.status().map(|s| s.as_str().to_owned()),
             running_on: Vec::new(),
+            source: v
+                .source_bundle()
+                .and_then(|b| Some((b.s3_bucket()?.to_owned(), b.s3_key()?.to_owned()))),
+            bundle: v.source_bundle().and_then(|b| b.s3_key()).map(Bundle::kind_of),
+            bundle_size: None,
         })
         .collect();
     newest_first(&mut versions);
     Ok(versions)
+}
+
+/// Reads each version's bundle size (S3 HeadObject, ten at a time). A bundle that cannot be
+/// read (elsewhere, deleted, not ours to read) keeps no size.
+pub async fn bundle_sizes(ctx: &Context, eb: &Eb, versions: &mut [Version]) -> anyhow::Result<()> {
+    for chunk in versions.chunks_mut(10) {
+        let heads = chunk.iter().map(|v| async {
+            let (bucket, key) = v.source.as_ref()?;
+            let doing = format!("read the size of s3://{bucket}/{key}");
+            let head = eb.call_other(ctx, Service::S3, &doing, || {
+                eb.s3().head_object().bucket(bucket).key(key).send()
+            });
+            head.await.ok()?.content_length()
+        });
+        let sizes = futures_util::future::join_all(heads).await;
+        ctx.interrupt.check("reading the bundles' sizes")?;
+        for (version, size) in chunk.iter_mut().zip(sizes) {
+            version.bundle_size = size;
+        }
+    }
+    Ok(())
 }
 
 /// Sorts by creation time (not by its text: `03.5Z` is before `03.502Z`).
@@ -114,6 +148,9 @@ mod tests {
             created: Some(DateTime::from_str(created, DateTimeFormat::DateTime).unwrap()),
             status: None,
             running_on: running_on.iter().map(|e| e.to_string()).collect(),
+            source: None,
+            bundle: None,
+            bundle_size: None,
         }
     }
 

@@ -120,10 +120,6 @@ pub struct Build {
     /// build and push when the registry already has it
     #[arg(long)]
     pub push: bool,
-
-    /// Push a commit tag even when the work tree has uncommitted changes
-    #[arg(long)]
-    pub allow_dirty: bool,
 }
 
 /// The deploy image a command builds: `build`, and `deploy` (with or without `--local`).
@@ -144,6 +140,11 @@ pub struct ImageArgs {
     /// Test image whose compiled dependencies the build reuses
     #[arg(long, value_name = "NAME", env = "TEST_IMAGE", default_value = "web-test:latest")]
     pub test_image: String,
+
+    /// Push (and deploy) a commit tag even when the work tree has uncommitted changes; the
+    /// deploy bundle is still taken from the commit
+    #[arg(long)]
+    pub allow_dirty: bool,
 }
 
 #[derive(Debug, Args)]

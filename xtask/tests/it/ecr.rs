@@ -79,7 +79,7 @@ fn build_push_then_deploy_to_ecr_with_a_token_and_no_auth_file() {
     assert_no_token(&run.output);
     let keys = world.bucket.keys();
     assert!(!keys.iter().any(|k| k.ends_with("registry-auth.json")), "no auth file: {keys:?}");
-    let bundle = keys.iter().find(|k| k.ends_with("Dockerrun.aws.json")).unwrap();
+    let bundle = keys.iter().find(|k| k.contains(&format!("/deploy/{tag}/"))).unwrap();
     let dockerrun = world.bucket.get(bundle).unwrap().body;
     assert!(!dockerrun.contains("Authentication"), "{dockerrun}");
     assert!(dockerrun.contains(&format!("{}:{tag}", repository.image)), "{dockerrun}");

@@ -2,7 +2,6 @@
 //! bucket (moto's S3, which implements S3's conditional writes), `history`, `lock`, and
 //! `rollback`'s choice from the history.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
@@ -208,26 +207,10 @@ fn rollback_goes_to_the_newest_other_version_that_succeeded_there() {
 
 #[test]
 fn a_version_description_names_the_commit_subject_and_author_within_200_characters() {
-    let project = crate::support::TempDir::new("long-subject");
-    crate::support::copy_of_workspace(project.path());
-    let git = |args: &[&str]| {
-        let out = Command::new("git").arg("-C").arg(project.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
+    let project = crate::support::Project::new("long-subject");
     let subject = format!("Make the login page {}", "much ".repeat(56));
     assert!(subject.chars().count() > 290);
-    git(&[
-        "-c",
-        "user.name=Ana Lima",
-        "-c",
-        "user.email=ana@example.com",
-        "commit",
-        "-q",
-        "-m",
-        &subject,
-    ]);
+    project.commit(&subject);
     let world = World::prebuilt(&["v1"]);
     world.deploy_in(project.path(), &["staging", "--tag", "v1"], &[]).assert_success();
     let description = world.fake.version_description("v1").unwrap();
@@ -244,7 +227,7 @@ fn twenty_concurrent_appends_lose_no_record() {
     let bucket = Bucket::new();
     // The SDK's credential chain reads the process's environment: the appends run in a
     // process of their own, this test binary running the helper below.
-    let out = Command::new(std::env::current_exe().unwrap())
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "ledger::appends_of_one_process", "--nocapture"])
         .envs(aws_test_credentials())
         .env("AWS_ENDPOINT_URL_S3", format!("http://{}", bucket.s3))

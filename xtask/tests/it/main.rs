@@ -5,6 +5,7 @@
 mod support;
 
 mod build_command;
+mod bundles;
 mod circleci;
 mod deploy_command;
 mod eb_cli;

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use crate::config::bundle;
 use crate::config::dockerrun;
 use crate::config::envfile::read_env_file;
 use crate::config::options;
 use crate::config::settings::{RegistryKind, Settings};
-use crate::docker::local::{self, Names, Release};
+use crate::docker::local::{self, EnvVar, Names, Release};
 use crate::docker::{self, image, registry};
 use crate::flags;
 use crate::run::Context;
@@ -19,6 +20,8 @@ pub struct Plan {
     pub build: image::Plan,
     pub release: Release,
     pub detach: bool,
+    /// The bundle directory's platform hooks: Elastic Beanstalk's, not run here.
+    pub hooks: Vec<String>,
 }
 
 pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
@@ -72,18 +75,31 @@ impl Plan {
                 })
         };
         let options = options::render_file(&ctx.root, &vars)?;
+        // The bundle directory's environment variables too, as the instances get them; the
+        // options template's win (it is what `deploy` sends last).
+        let extras = bundle::read(ctx, &settings.bundle_dir, &options::secret_names(&ctx.root))?;
+        let mut env = local::container_env(&options);
+        let mut hooks = Vec::new();
+        if let Some(extras) = &extras {
+            for (name, value) in extras.environment() {
+                if !env.iter().any(|e| e.name == name) {
+                    env.push(EnvVar { name, value, secret: false });
+                }
+            }
+            hooks = extras.hooks().map(str::to_owned).collect();
+        }
         let port = flags.here.port;
         let release = Release {
             dockerrun,
             tag: build.image.tag.clone(),
-            env: local::container_env(&options),
+            env,
             health_path: options.health_path("/health"),
             names: Names::new(port),
             timeout: flags.wait.timeout.map_or(local::DEFAULT_TIMEOUT, Duration::from_secs),
             dir: ctx.root.join("target").join("deploy-local").join(port.to_string()),
             container: docker::unique_name(&format!("xtask-local-{port}-release")),
         };
-        Ok(Plan { build, release, detach: flags.here.detach })
+        Ok(Plan { build, release, detach: flags.here.detach, hooks })
     }
 
     /// The plan as a reader checks it. Runs nothing; secret values are masked.
@@ -94,6 +110,7 @@ impl Plan {
             self.build.image, release.names.port
         ));
         self.build.print_steps(ctx)?;
+        self.say_hooks(ctx);
         ctx.ui.info(format_args!("the rendered {}:", dockerrun::TEMPLATE));
         for line in String::from_utf8_lossy(&release.dockerrun.to_bytes()).lines() {
             ctx.ui.info(format_args!("  {line}"));
@@ -104,6 +121,7 @@ impl Plan {
 
     pub fn execute(mut self, ctx: &Context) -> anyhow::Result<()> {
         let release = &self.release;
+        self.say_hooks(ctx);
         docker::preflight(ctx)?;
         release.check_port(ctx)?;
         self.build.execute(ctx, None)?;
@@ -116,6 +134,18 @@ impl Plan {
             return Ok(());
         }
         release.follow_logs(ctx)
+    }
+}
+
+impl Plan {
+    /// The platform hooks are Elastic Beanstalk's to run on its instances: said, not run.
+    fn say_hooks(&self, ctx: &Context) {
+        if !self.hooks.is_empty() {
+            ctx.ui.info(format_args!(
+                "not run locally (Elastic Beanstalk runs them on its instances): {}",
+                self.hooks.join(", ")
+            ));
+        }
     }
 }
 

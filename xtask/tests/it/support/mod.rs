@@ -10,12 +10,14 @@ pub mod ecr;
 pub mod http;
 pub mod iam;
 pub mod process;
+pub mod project;
 pub mod registry;
 pub mod s3;
 pub mod world;
 
 pub use self::docker::*;
 pub use self::process::*;
+pub use self::project::Project;
 pub use self::registry::*;
 pub use self::s3::*;
 pub use self::world::*;

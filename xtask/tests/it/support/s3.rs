@@ -22,8 +22,13 @@ pub struct S3 {
 
 /// An object as read back.
 pub struct Object {
+    /// The body as text; a zip's is each entry's name and text, one after the other, so that
+    /// what a test looks for (an image name, a leaked secret) is found inside a bundle too.
     pub body: String,
+    /// The body as stored (a zip is not text).
+    pub bytes: Vec<u8>,
     pub encryption: Option<String>,
+    pub content_type: Option<String>,
 }
 
 impl S3 {
@@ -54,8 +59,18 @@ impl S3 {
         self.runtime.block_on(async {
             let object = self.client.get_object().bucket(bucket).key(key).send().await.ok()?;
             let encryption = object.server_side_encryption().map(|e| e.as_str().to_owned());
-            let bytes = object.body.collect().await.ok()?.into_bytes();
-            Some(Object { body: String::from_utf8_lossy(&bytes).into_owned(), encryption })
+            let content_type = object.content_type().map(str::to_owned);
+            let bytes = object.body.collect().await.ok()?.into_bytes().to_vec();
+            let body = match zip_entries(&bytes) {
+                Some(entries) => entries
+                    .iter()
+                    .map(|(name, _, content)| {
+                        format!("== {name}\n{}\n", String::from_utf8_lossy(content))
+                    })
+                    .collect(),
+                None => String::from_utf8_lossy(&bytes).into_owned(),
+            };
+            Some(Object { body, bytes, encryption, content_type })
         })
     }
 
@@ -73,6 +88,24 @@ impl S3 {
         }
         let _ = self.runtime.block_on(self.client.delete_bucket().bucket(bucket).send());
     }
+}
+
+/// A zip's entries in their order (name, unix mode, content); `None` for what is not a zip.
+pub fn zip_entries(bytes: &[u8]) -> Option<Vec<(String, u32, Vec<u8>)>> {
+    use std::io::Read;
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return None;
+    }
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+    let mut entries = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).ok()?;
+        let mut content = Vec::new();
+        file.read_to_end(&mut content).ok()?;
+        let mode = file.unix_mode().unwrap_or(0) & 0o7777;
+        entries.push((file.name().ok()?.into_owned(), mode, content));
+    }
+    Some(entries)
 }
 
 /// A bucket in moto, emptied and removed when the test ends.

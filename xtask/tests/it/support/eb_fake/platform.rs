@@ -22,6 +22,24 @@ pub struct Deployment<'a> {
     pub port: u16,
 }
 
+/// The Dockerrun of a source bundle: the bundle itself, or, in a zip, `Dockerrun.aws.json`
+/// at its root (AWS's "Docker configuration" page: a source bundle is the Dockerrun, or a
+/// zip with it at the root beside `.ebextensions` and `.platform`); a zip without one fails
+/// the deployment as EB's engine does ("Dockerrun.aws.json is missing").
+fn dockerrun_of(bytes: &[u8]) -> Result<String, String> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return Ok(String::from_utf8_lossy(bytes).into_owned());
+    }
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the source bundle is not a valid zip: {e}"))?;
+    let mut file = archive
+        .by_name("Dockerrun.aws.json")
+        .map_err(|_| "Dockerrun.aws.json is missing from the source bundle's root".to_owned())?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
 pub fn docker(args: &[&str]) -> Output {
     duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().unwrap()
 }
@@ -32,8 +50,9 @@ pub fn deploy(d: Deployment<'_>) -> Result<(String, u16), String> {
         return d.previous_serving.cloned().ok_or_else(|| "no application version".into());
     };
     let s3 = crate::support::S3::new(&d.world.config.s3);
-    let text = s3.get(bucket, key).ok_or_else(|| format!("cannot read s3://{bucket}/{key}"))?.body;
-    let dockerrun = Dockerrun::check(&text)?;
+    let bytes =
+        s3.get(bucket, key).ok_or_else(|| format!("cannot read s3://{bucket}/{key}"))?.bytes;
+    let dockerrun = Dockerrun::check(&dockerrun_of(&bytes)?)?;
     let config_dir = d.world.dir.join(format!("docker-config-{}", d.request));
     std::fs::create_dir_all(&config_dir).map_err(|e| e.to_string())?;
     let ecr = d.world.config.instance_profile_ecr.as_ref();
