@@ -26,8 +26,8 @@ pub struct Settings {
     /// S3 bucket for deploy files (`bucket`, env `EB_BUCKET`).
     pub bucket: Option<String>,
     /// The directory of `.ebextensions/` and `.platform/` that go into each version's bundle
-    /// (`bundle_dir`, env `DEPLOY_BUNDLE_DIR`, default `deploy`).
-    pub bundle_dir: String,
+    /// (`bundle_dir`, env `DEPLOY_BUNDLE_DIR`); `None`: `deploy`, if it exists.
+    pub bundle_dir: Option<String>,
     /// How `--push` logs in (`registry`, env `DEPLOY_REGISTRY`); `None`: by the image's host.
     pub registry: Option<RegistryKind>,
     /// Create a missing ECR repository (`create_repository`, env `DEPLOY_CREATE_REPOSITORY`).
@@ -186,7 +186,7 @@ impl Settings {
             image: pick("DEPLOY_IMAGE", table.image),
             bucket: pick("EB_BUCKET", table.bucket),
             bundle_dir: pick("DEPLOY_BUNDLE_DIR", table.bundle_dir)
-                .map_or_else(|| "deploy".to_owned(), |d| d.trim_end_matches('/').to_owned()),
+                .map(|d| d.trim_end_matches('/').to_owned()),
             registry,
             create_repository,
             environments: table.environments,

@@ -1,5 +1,6 @@
-//! A new application version, made so that it never changes: the rendered Dockerrun goes to
-//! S3 under a key that carries the SHA-256 of its bytes, and an existing version of the label
+//! A new application version, made so that it never changes: its bundle (the rendered
+//! Dockerrun, or a zip of it with the bundle directory's files: `bundle`) goes to S3 under a
+//! key that carries the SHA-256 of its bytes, and an existing version of the label
 //! is reused only when its bundle has these very bytes; with other bytes it is refused before
 //! anything is written. What a rollback to a version runs can never change under it.
 //!
@@ -22,7 +23,8 @@ use crate::run::ui::cut;
 
 /// How long a new application version may take to become visible.
 const VERSION_VISIBLE_WITHIN: Duration = Duration::from_secs(60);
-/// An existing bundle larger than this is not read to compare: ours is a small JSON file.
+/// An existing bundle larger than this is not read to compare: ours are a JSON file, or a zip
+/// of a few configuration files, kilobytes.
 const MAX_COMPARED_BUNDLE: i64 = 10 << 20;
 /// Elastic Beanstalk's limit on a version label.
 pub const MAX_LABEL: usize = 100;

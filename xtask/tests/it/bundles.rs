@@ -113,6 +113,12 @@ fn mistakes_in_the_bundle_directory_are_refused_before_anything_is_built() {
         assert!(world.fake.requests().is_empty(), "{said}: nothing reached Elastic Beanstalk");
     }
 
+    // A bundle directory the setting names must exist: a typo is not "no bundle".
+    let typo = [("DEPLOY_BUNDLE_DIR", "deplyo".to_owned())];
+    let run = world.deploy_with(&["staging", "--tag", "t1"], &typo);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    run.assert_contains("error: bundle_dir \"deplyo\" is not a directory of");
+
     // Uncommitted: refused for the commit's own tag, as any uncommitted change is.
     let project = Project::new("bundle-untracked");
     project.write("deploy/.ebextensions/02-new.config", b"packages: {}\n", false);

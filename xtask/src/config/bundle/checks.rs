@@ -32,8 +32,7 @@ const KEYS: [&str; 11] = [
 
 /// Checks one file; `shown` is its path from the workspace root, `path` its path in the zip.
 pub fn check(shown: &str, path: &str, bytes: &[u8], secret_names: &[String]) -> anyhow::Result<()> {
-    if path.starts_with(".ebextensions/") && path.ends_with(".config") && !path[14..].contains('/')
-    {
+    if is_config(path) {
         config_file(shown, bytes, secret_names)
     } else if path.starts_with(".platform/hooks/") || path.starts_with(".platform/confighooks/") {
         hook(shown, bytes)
@@ -45,6 +44,12 @@ pub fn check(shown: &str, path: &str, bytes: &[u8], secret_names: &[String]) -> 
     } else {
         Ok(())
     }
+}
+
+/// A configuration file Elastic Beanstalk reads: `.ebextensions/*.config`, at the top of the
+/// folder (files in its subfolders are data, for `files:` and `sources:`).
+fn is_config(path: &str) -> bool {
+    path.strip_prefix(".ebextensions/").is_some_and(|n| n.ends_with(".config") && !n.contains('/'))
 }
 
 fn hook(shown: &str, bytes: &[u8]) -> anyhow::Result<()> {
@@ -165,7 +170,7 @@ fn option_settings(value: &Value) -> Result<Vec<(String, String, String)>, Strin
 /// The environment variables a configuration file sets (its `option_settings` of
 /// `aws:elasticbeanstalk:application:environment`); none for another file.
 pub fn environment(path: &str, bytes: &[u8]) -> Vec<(String, String)> {
-    if !(path.starts_with(".ebextensions/") && path.ends_with(".config")) {
+    if !is_config(path) {
         return Vec::new();
     }
     let Ok(value) = serde_norway::from_slice::<Value>(bytes) else { return Vec::new() };

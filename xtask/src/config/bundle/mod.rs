@@ -36,10 +36,28 @@ pub struct Extras {
     pub files: Vec<Extra>,
 }
 
-/// The committed `.ebextensions/` and `.platform/` files of `dir`, checked; `None` when it
-/// holds none (the bundle is then the Dockerrun alone). `secret_names`: the options
-/// template's secret option names, which `.ebextensions` may not set.
-pub fn read(ctx: &Context, dir: &str, secret_names: &[String]) -> anyhow::Result<Option<Extras>> {
+/// The default bundle directory.
+pub const DEFAULT_DIR: &str = "deploy";
+
+/// The committed `.ebextensions/` and `.platform/` files of `dir` (the setting; `None`:
+/// [`DEFAULT_DIR`]), checked; `None` when it holds none (the bundle is then the Dockerrun
+/// alone). A directory the setting names must exist. `secret_names`: the options template's
+/// secret option names, which `.ebextensions` may not set.
+pub fn read(
+    ctx: &Context,
+    dir: Option<&str>,
+    secret_names: &[String],
+) -> anyhow::Result<Option<Extras>> {
+    if let Some(dir) = dir
+        && !ctx.root.join(dir).is_dir()
+    {
+        bail!(
+            "bundle_dir {dir:?} is not a directory of {}: fix `bundle_dir` in \
+             [workspace.metadata.deploy] (or DEPLOY_BUNDLE_DIR), or remove it to use {DEFAULT_DIR}/",
+            ctx.root.display()
+        );
+    }
+    let dir = dir.unwrap_or(DEFAULT_DIR);
     let prefix = format!("{dir}/");
     let listed = git::committed_files(ctx, &prefix);
     let uncommitted = git::dirty_paths_under(ctx, &prefix).unwrap_or_default();
