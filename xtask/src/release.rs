@@ -62,8 +62,7 @@ impl Release {
         wait: WaitOptions,
     ) -> anyhow::Result<Release> {
         // Checked first: a mistake there fails before anything else.
-        let secret_names = options::secret_names(&ctx.root);
-        let extras = bundle::read(ctx, settings.bundle_dir.as_deref(), &secret_names)?;
+        let extras = bundle::read(ctx, settings.bundle_dir.as_deref())?;
         let build = image::Plan::new(ctx, &settings, image)?;
         let tag = build.image.tag.clone();
         publish::check_label(&tag)?;

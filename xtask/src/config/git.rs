@@ -37,10 +37,12 @@ pub fn deploy_branch(ctx: &Context) -> anyhow::Result<Option<String>> {
 
 /// Paths with uncommitted changes, untracked files included (they would enter the image).
 pub fn dirty_paths(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let status = git(ctx)
-        .args(["status", "--porcelain"])
-        .read(ctx)
-        .context("cannot read the work tree status")?;
+    porcelain(ctx, git(ctx).args(["status", "--porcelain"]))
+}
+
+/// The paths of a `git status --porcelain` listing.
+fn porcelain(ctx: &Context, status: Cmd) -> anyhow::Result<Vec<String>> {
+    let status = status.read(ctx).context("cannot read the work tree status")?;
     Ok(status.lines().map(|l| l.get(3..).unwrap_or(l).to_owned()).collect())
 }
 
@@ -115,10 +117,6 @@ pub fn blob(ctx: &Context, object: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Paths under `prefix` with uncommitted changes, untracked files one by one.
 pub fn dirty_paths_under(ctx: &Context, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let status = git(ctx)
-        .args(["status", "--porcelain", "--untracked-files=all", "--"])
-        .arg(prefix)
-        .read(ctx)
-        .context("cannot read the work tree status")?;
-    Ok(status.lines().map(|l| l.get(3..).unwrap_or(l).to_owned()).collect())
+    let status = git(ctx).args(["status", "--porcelain", "--untracked-files=all", "--"]);
+    porcelain(ctx, status.arg(prefix))
 }

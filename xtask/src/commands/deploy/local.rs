@@ -77,8 +77,7 @@ impl Plan {
         let options = options::render_file(&ctx.root, &vars)?;
         // The bundle directory's environment variables too, as the instances get them; the
         // options template's win (it is what `deploy` sends last).
-        let extras =
-            bundle::read(ctx, settings.bundle_dir.as_deref(), &options::secret_names(&ctx.root))?;
+        let extras = bundle::read(ctx, settings.bundle_dir.as_deref())?;
         let mut env = local::container_env(&options);
         let mut hooks = Vec::new();
         if let Some(extras) = &extras {

@@ -10,7 +10,7 @@ mod checks;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::git;
+use crate::config::{git, options};
 use crate::run::Context;
 
 /// The trees of the bundle directory that go into the bundle.
@@ -41,13 +41,10 @@ pub const DEFAULT_DIR: &str = "deploy";
 
 /// The committed `.ebextensions/` and `.platform/` files of `dir` (the setting; `None`:
 /// [`DEFAULT_DIR`]), checked; `None` when it holds none (the bundle is then the Dockerrun
-/// alone). A directory the setting names must exist. `secret_names`: the options template's
-/// secret option names, which `.ebextensions` may not set.
-pub fn read(
-    ctx: &Context,
-    dir: Option<&str>,
-    secret_names: &[String],
-) -> anyhow::Result<Option<Extras>> {
+/// alone). A directory the setting names must exist. The options template's secret
+/// options may not be set there.
+pub fn read(ctx: &Context, dir: Option<&str>) -> anyhow::Result<Option<Extras>> {
+    let secret_names = options::secret_names(&ctx.root);
     if let Some(dir) = dir
         && !ctx.root.join(dir).is_dir()
     {
@@ -96,7 +93,7 @@ pub fn read(
                 entry.path, entry.path
             ));
         }
-        checks::check(&entry.path, &path, &bytes, secret_names)?;
+        checks::check(&entry.path, &path, &bytes, &secret_names)?;
         let mode = if hook || executable { 0o755 } else { 0o644 };
         files.push(Extra { path, bytes, mode });
     }
