@@ -37,9 +37,19 @@ impl Drop for Image {
 pub struct Repository(pub String);
 
 impl Drop for Repository {
+    /// Its images go from the daemon, and from the test registry the ones pushed there.
     fn drop(&mut self) {
         let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
         for image in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((repository, tag)) = image.rsplit_once(':') {
+                // A clean-up never panics in a drop (a panic while unwinding aborts).
+                let _ = std::panic::catch_unwind(|| {
+                    let registry = super::registry();
+                    if let Some(path) = repository.strip_prefix(&format!("{}/", registry.addr)) {
+                        registry.delete(path, tag);
+                    }
+                });
+            }
             docker(&["rmi", "--force", image]);
         }
     }
