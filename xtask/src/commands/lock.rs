@@ -5,9 +5,11 @@
 use crate::aws::DEFAULT_DEADLINE;
 use crate::config::actor::Actor;
 use crate::config::settings::Settings;
-use crate::eb::Eb;
+use anyhow::bail;
+
 use crate::eb::ledger::lock::{self, BY_HAND, Holder};
 use crate::eb::ledger::{self, store::Store};
+use crate::eb::{Eb, environments};
 use crate::flags::LockCommand;
 use crate::run::Context;
 
@@ -22,6 +24,21 @@ pub fn run(ctx: &Context, command: &LockCommand) -> anyhow::Result<()> {
     let environment = target.name.as_str();
     let (aws, eb) = Eb::connect(&ctx.env, settings.aws(), application, DEFAULT_DEADLINE)?;
     aws.block_on(async {
+        // The environment is looked up first: a lock's age is told on the service's clock
+        // (read from this answer), and a lock is never taken by hand for a misspelt name. A
+        // lock left for an environment since terminated can still be shown and released.
+        let exists = environments::find(ctx, &eb, environment).await?.is_some();
+        if !exists {
+            if let LockCommand::Acquire { .. } = command {
+                bail!(
+                    "environment {environment} not found in application {application}: check \
+                     the name (`cargo xtask status` lists them)"
+                );
+            }
+            ctx.ui.warn(format_args!(
+                "environment {environment} not found in application {application}"
+            ));
+        }
         let store = ledger::store(ctx, &eb, settings.bucket.as_deref()).await?;
         match command {
             LockCommand::Status(_) => status(ctx, &eb, &store, environment).await,

@@ -111,6 +111,10 @@ fn a_lock_taken_by_hand_refuses_deploys_with_its_message_until_released() {
     let world = World::prebuilt(&["v1"]);
     let other = "acme-web-prd";
     world.fake.add_environment(other, crate::support::closed_port());
+    let typo = world.xtask(&["lock", "acquire", "acme-web-sgt", "--message", "x"], &[]);
+    assert_eq!(typo.code, Some(1), "{}", typo.output);
+    typo.assert_contains("environment acme-web-sgt not found in application acme-web");
+    assert!(world.bucket.keys().is_empty(), "no lock taken for a misspelt name");
     world
         .xtask(&["lock", "acquire", ENVIRONMENT, "--message", "incident 42: hands off"], &[])
         .assert_success();
