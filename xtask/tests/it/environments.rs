@@ -92,6 +92,26 @@ fn from_an_empty_account_to_a_running_environment_then_deploy_and_terminate() {
     let terminated = world.fake.find_environment(ENVIRONMENT).unwrap();
     assert_eq!(terminated.status, "Terminated");
     assert_eq!(world.fake.versions(), ["v1", "v2"], "the versions stay");
+    // The launch, the deploy and the termination, each in the history, under the lock.
+    let key = format!("acme-web/deploy/history/{ENVIRONMENT}.json");
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&world.bucket.get(&key).unwrap().body).unwrap();
+    let done: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            let field = |name: &str| r[name].as_str().unwrap_or("-");
+            (field("command"), field("version"), field("outcome"))
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("env create", "v1", "success"),
+            ("deploy", "v2", "success"),
+            ("env terminate", "v2", "success")
+        ]
+    );
+    assert!(world.bucket.get(&format!("acme-web/deploy/locks/{ENVIRONMENT}.json")).is_none());
     let health = format!("127.0.0.1:{}", created.port);
     let answer = http::get(&health, "/health");
     assert!(answer.is_none_or(|r| r.status != 200), "the terminated environment still serves");
@@ -181,6 +201,18 @@ fn one_build_and_version_for_two_environments_and_the_worst_outcome_wins() {
     assert_eq!(actions(&world, "CreateApplicationVersion"), 1, "one version for both");
     assert_eq!(actions(&world, "UpdateEnvironment"), 2);
     assert_eq!(version_at(world.port), "v1");
+    // Each environment's deploy history has its own outcome and its own update's request.
+    for (environment, outcome, code) in [(ENVIRONMENT, "success", 0), (second, "failed", 3)] {
+        let key = format!("acme-web/deploy/history/{environment}.json");
+        let records: serde_json::Value =
+            serde_json::from_str(&world.bucket.get(&key).unwrap().body).unwrap();
+        let record = &records[0];
+        assert_eq!(
+            (record["outcome"].as_str(), record["exit_code"].as_i64()),
+            (Some(outcome), Some(code))
+        );
+        assert!(record["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{record}");
+    }
 
     // While both were followed: a round of one DescribeEnvironments and one DescribeEvents
     // for both, every 2.5 s. Further pages are left out: the fake's pages hold 2 events, the
