@@ -113,7 +113,7 @@ impl Holder {
     }
 }
 
-/// The locks a run holds, with the ETags it wrote.
+/// The locks a run holds: each environment, with the ETag written.
 #[derive(Debug, Default)]
 pub struct Locks {
     taken: Vec<(String, String)>,
@@ -151,7 +151,7 @@ pub async fn acquire(
                 )
             });
             match taken {
-                Ok(Take::Taken(etag)) => locks.taken.push((store.key("locks", environment), etag)),
+                Ok(Take::Taken(etag)) => locks.taken.push((environment.clone(), etag)),
                 Ok(Take::Held(theirs)) => {
                     blocked = Some((environment, theirs));
                     break;
@@ -164,7 +164,7 @@ pub async fn acquire(
                         status(ctx, &cleanup, store, environment).await
                         && theirs.id == holder.id
                     {
-                        locks.taken.push((store.key("locks", environment), etag));
+                        locks.taken.push((environment.clone(), etag));
                     }
                     locks.release(ctx, &cleanup, store).await;
                     return Err(err);
@@ -253,10 +253,9 @@ impl Locks {
     /// stands). Returns the environments released.
     pub async fn release(self, ctx: &Context, eb: &Eb, store: &Store) -> Vec<String> {
         let mut released = Vec::new();
-        for (key, etag) in self.taken.into_iter().rev() {
-            let environment = key.rsplit('/').next().unwrap_or(&key).trim_end_matches(".json");
-            match store.delete(ctx, eb, &key, &etag).await {
-                Ok(Written::Done(_)) => released.push(environment.to_owned()),
+        for (environment, etag) in self.taken.into_iter().rev() {
+            match store.delete(ctx, eb, &store.key("locks", &environment), &etag).await {
+                Ok(Written::Done(_)) => released.push(environment),
                 Ok(Written::Refused) => ctx.ui.warn(format_args!(
                     "the deploy lock of {environment} was no longer this run's (taken away with \
                      `lock release --force`?): left as it is"
