@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use xtask::commands::{bench, build, deploy, env, history, lock, rollback, status, test, versions};
+use xtask::commands::{
+    bench, build, deploy, env, history, lock, rollback, status, swap, test, versions,
+};
 use xtask::docker::workspace_root;
 use xtask::flags::{Bench, Command, EnvCommand, Xtask};
 use xtask::run::interrupt::Interrupt;
@@ -46,9 +48,11 @@ fn run(flags: Xtask, ui: Ui, interrupt: Interrupt) -> anyhow::Result<()> {
         Command::Test(flags) => test::run(&ctx, &flags),
         Command::Build(flags) => build::run(&ctx, &flags),
         Command::Deploy(flags) if flags.local => deploy::local::run(&ctx, &flags),
+        Command::Deploy(flags) if flags.blue_green => deploy::blue_green::run(&ctx, &flags),
         Command::Deploy(flags) => deploy::run(&ctx, &flags),
         Command::Env(EnvCommand::Create(flags)) => env::create::run(&ctx, &flags),
         Command::Env(EnvCommand::Terminate(flags)) => env::terminate::run(&ctx, &flags),
+        Command::Swap(flags) => swap::run(&ctx, &flags),
         Command::Status(flags) => status::run(&ctx, &flags),
         Command::Rollback(flags) => rollback::run(&ctx, &flags),
         Command::Versions(flags) => versions::run(&ctx, &flags),

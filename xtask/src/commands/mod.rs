@@ -11,15 +11,18 @@ pub mod history;
 pub mod lock;
 pub mod rollback;
 pub mod status;
+pub mod swap;
 pub mod test;
 pub mod versions;
 
 use std::time::Duration;
 
 use crate::docker::image;
+use crate::eb::pair::Sides;
+use crate::eb::swap::{DEFAULT_SETTLE, Verify};
 use crate::eb::update::{self, WaitOptions};
-use crate::flags::{ImageArgs, WaitArgs};
-use crate::run::Env;
+use crate::flags::{ImageArgs, SettleArgs, WaitArgs};
+use crate::run::{Context, Env};
 
 /// The build `ImageArgs` ask for, pushed or not; `local`: a dirty work tree may carry a
 /// commit tag (nothing leaves the machine), else only with `--allow-dirty`.
@@ -47,4 +50,24 @@ fn wait_options(args: &WaitArgs) -> WaitOptions {
         allow_yellow: args.allow_yellow,
         no_wait: args.no_wait,
     }
+}
+
+/// How the idle environment of a pair is verified before it goes live.
+fn verify_options(args: &SettleArgs, allow_yellow: bool) -> Verify {
+    Verify { settle: args.settle.map_or(DEFAULT_SETTLE, Duration::from_secs), allow_yellow }
+}
+
+/// What `--dry-run` says of a swap.
+fn print_swap_plan(ctx: &Context, sides: &Sides, verify: Verify) {
+    let (idle, live) = (sides.idle_name(), sides.live_name());
+    let colour = if verify.allow_yellow { "Green or Yellow" } else { "Green" };
+    ctx.ui.info(format_args!(
+        "verify {idle}: Ready, every instance on its version and {colour} for {}s (at least 3 \
+         health refreshes); else stop, {live} untouched",
+        verify.settle.as_secs()
+    ));
+    ctx.ui.info(format_args!(
+        "one SwapEnvironmentCNAMEs of {idle} and {live}; wait for \"Completed swapping CNAMEs\" \
+         and for {idle} to hold the public CNAME"
+    ));
 }

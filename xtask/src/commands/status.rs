@@ -1,7 +1,8 @@
 //! `cargo xtask status [ENV] [--json]`: what runs where. With ENV: version, status,
 //! health (with enhanced health's causes when the environment has it), URL and the last
 //! events. Without: every environment of the application and every one the settings name
-//! (those not created yet say so), one line each.
+//! (those not created yet say so), one line each. With a blue/green pair: which side is
+//! live, each one's version and health, and their last deploys.
 //!
 //! Events are kept six weeks and some echo option values ("Invalid option value: '…'"):
 //! the values of the options template's secret entries that this environment sets are
@@ -11,9 +12,9 @@ use crate::aws::DEFAULT_DEADLINE;
 use crate::config::options::{self, Builtins};
 use crate::config::settings::Settings;
 use crate::config::targets::Target;
-use crate::eb::Eb;
 use crate::eb::environments::{self, Status};
 use crate::eb::ledger::{self, history};
+use crate::eb::{Eb, pair};
 use crate::flags;
 use crate::run::Context;
 use crate::run::secret::Secret;
@@ -26,6 +27,37 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     aws.block_on(async {
         match &flags.env {
+            Some(arg) if settings.pair(arg).is_some() => {
+                let pair = settings.require_pair(arg)?;
+                for target in &pair.environments {
+                    hide_secrets(ctx, target);
+                }
+                let sides = pair::sides(ctx, &eb, &pair).await?;
+                let live = environments::one(ctx, &eb, sides.live_name(), flags.events).await?;
+                let idle = environments::one(ctx, &eb, sides.idle_name(), flags.events).await?;
+                if flags.json {
+                    let json = serde_json::json!({
+                        "pair": pair.key, "cname": pair.cname, "live": live, "idle": idle,
+                    });
+                    ui.out(serde_json::to_string_pretty(&json)?);
+                    return Ok(());
+                }
+                ui.out(format_args!(
+                    "{application} / {} (blue/green, public CNAME {})",
+                    pair.key, pair.cname
+                ));
+                ui.out(format_args!("  {}", pair::line("live", &sides.live)));
+                ui.out(format_args!("  {}", pair::line("idle", &sides.idle)));
+                for status in [&live, &idle] {
+                    for cause in &status.causes {
+                        ui.out(format_args!("  {}: {cause}", status.environment));
+                    }
+                }
+                for name in [sides.live_name(), sides.idle_name()] {
+                    ui.out(format_args!("{name}"));
+                    print_history(ctx, &eb, settings.bucket.as_deref(), name).await;
+                }
+            }
             Some(arg) => {
                 let target = settings.target(Some(arg), || Ok(None))?;
                 hide_secrets(ctx, &target);

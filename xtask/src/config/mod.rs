@@ -9,5 +9,6 @@ pub mod envfile;
 pub mod git;
 pub mod launch;
 pub mod options;
+pub mod pairs;
 pub mod settings;
 pub mod targets;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::aws;
 use crate::config::ebconfig::EbConfig;
 use crate::config::launch::{Environment, Health, Launch, LoadBalancer};
+use crate::config::pairs::PairEntry;
 use crate::run::Env;
 
 /// The settings after environment overrides.
@@ -43,6 +44,8 @@ pub struct Settings {
     pub profile: Option<String>,
     /// `branch-defaults` of `.elasticbeanstalk/config.yml`: branch → environment name.
     pub branch_defaults: BTreeMap<String, String>,
+    /// Blue/green pairs: `[blue_green.production] environments = [A, B], cname = "…"`.
+    pub blue_green: BTreeMap<String, PairEntry>,
 }
 
 /// How a registry is logged in to.
@@ -89,6 +92,8 @@ struct Table {
     production_branches: Option<Vec<String>>,
     #[serde(default)]
     environments: BTreeMap<String, Environment>,
+    #[serde(default)]
+    blue_green: BTreeMap<String, PairEntry>,
 }
 
 /// The branches taken for production when `production_branches` is not set.
@@ -180,7 +185,7 @@ impl Settings {
             },
             cname: None,
         };
-        Ok(Settings {
+        let settings = Settings {
             application: pick("EB_APPLICATION", table.application),
             region: pick("AWS_REGION", table.region),
             image: pick("DEPLOY_IMAGE", table.image),
@@ -194,7 +199,10 @@ impl Settings {
             production_branches,
             profile: None,
             branch_defaults: BTreeMap::new(),
-        })
+            blue_green: table.blue_green,
+        };
+        settings.check_pairs()?;
+        Ok(settings)
     }
 
     /// Where the AWS clients point; `ecr_region` when the registry is in another region.

@@ -100,7 +100,8 @@ impl Settings {
         Ok(targets.remove(0))
     }
 
-    fn named(&self, arg: &str) -> Target {
+    /// `arg` as a key of `environments`, else as an Elastic Beanstalk name.
+    pub(crate) fn named(&self, arg: &str) -> Target {
         if let Some(env) = self.environments.get(arg) {
             return Target { key: Some(arg.to_owned()), name: env.name.clone() };
         }

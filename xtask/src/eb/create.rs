@@ -251,6 +251,26 @@ pub struct Creation<'a> {
     pub wait: WaitOptions,
 }
 
+/// The launches of a blue/green pair (or one), together; each environment's exit status goes
+/// to the journal, the worst is the result (the first error of that status).
+pub async fn run_all(ctx: &Context, eb: &Eb, creations: Vec<Creation<'_>>) -> anyhow::Result<()> {
+    let names: Vec<&str> = creations.iter().map(|c| c.environment).collect();
+    let results =
+        futures_util::future::join_all(creations.into_iter().map(|c| c.run(ctx, eb))).await;
+    let mut worst: Option<anyhow::Error> = None;
+    for (name, result) in names.into_iter().zip(results) {
+        eb.journal().ended(name, result.as_ref().map_or_else(crate::run::exit::code, |()| 0));
+        if let Err(err) = result
+            && worst
+                .as_ref()
+                .is_none_or(|w| crate::run::exit::code(w) < crate::run::exit::code(&err))
+        {
+            worst = Some(err);
+        }
+    }
+    worst.map_or(Ok(()), Err)
+}
+
 impl Creation<'_> {
     pub async fn run(self, ctx: &Context, eb: &Eb) -> anyhow::Result<()> {
         let (environment, label) = (self.environment, self.label);

@@ -14,7 +14,9 @@ pub mod judge;
 pub mod ledger;
 pub mod operation;
 pub mod outcome;
+pub mod pair;
 pub mod publish;
+pub mod swap;
 pub mod terminate;
 #[cfg(test)]
 mod testing;
@@ -57,6 +59,12 @@ pub struct Entry {
     pub request_id: Option<String>,
     /// Its own exit status, when the command concluded on it (several environments).
     pub code: Option<i32>,
+    /// A blue/green side after a swap (or a verified idle deploy): the version it runs, and
+    /// whether it holds the pair's public CNAME.
+    pub placed: Option<(String, bool)>,
+    /// The command holds its lock and left it alone (the live side of a blue/green deploy
+    /// that stopped before the swap): it gets no history record.
+    pub untouched: bool,
 }
 
 impl Journal {
@@ -66,6 +74,19 @@ impl Journal {
 
     pub fn ended(&self, environment: &str, code: i32) {
         self.edit(environment, |entry| entry.code = Some(code));
+    }
+
+    /// `environment` runs `version` and is (or is not) `live` after the command.
+    pub fn placed(&self, environment: &str, version: &str, live: bool) {
+        self.edit(environment, |entry| {
+            entry.placed = Some((version.to_owned(), live));
+            entry.untouched = false;
+        });
+    }
+
+    /// Whether the command acted on `environment` (the default) or left it alone.
+    pub fn touched(&self, environment: &str, touched: bool) {
+        self.edit(environment, |entry| entry.untouched = !touched);
     }
 
     pub fn entry(&self, environment: &str) -> Entry {

@@ -1,10 +1,11 @@
 //! Starting an operation that changes an environment (UpdateEnvironment, CreateEnvironment,
-//! TerminateEnvironment) exactly once. These calls carry no client token: a resend after a
-//! lost answer is a second operation (another outage under AllAtOnce) or an error
-//! ("… Must be Ready.", "already exists") while Elastic Beanstalk carries on with the first.
-//! So the call is sent once (`Eb::call_once`); when its answer is lost, we look at what the
-//! service did since (its events, by its own clock) and follow the operation that started,
-//! saying so; only when none started is the call sent again.
+//! TerminateEnvironment, SwapEnvironmentCNAMEs) exactly once. These calls carry no client
+//! token: a resend after a lost answer is a second operation (another outage under
+//! AllAtOnce; a swap back) or an error ("… Must be Ready.", "already exists") while Elastic
+//! Beanstalk carries on with the first. So the call is sent once (`Eb::call_once`); when
+//! its answer is lost, we look at what the service did since (its events, by its own clock)
+//! and follow the operation that started, saying so; only when none started is the call
+//! sent again.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ pub enum Kind {
     Update,
     Create,
     Terminate,
+    /// SwapEnvironmentCNAMEs, looked for on the environment named as its source: a resend
+    /// whose first attempt went through would swap back.
+    Swap,
 }
 
 impl Kind {
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Update => "UpdateEnvironment",
             Kind::Create => "CreateEnvironment",
             Kind::Terminate => "TerminateEnvironment",
+            Kind::Swap => "SwapEnvironmentCNAMEs",
         }
     }
 
@@ -45,16 +50,19 @@ impl Kind {
             Kind::Update => "update",
             Kind::Create => "launch",
             Kind::Terminate => "termination",
+            Kind::Swap => "swap",
         }
     }
 
     /// The first event of such an operation, carrying its RequestId (the EB developer
-    /// guide's "Events" page; the EB CLI waits on the same strings).
+    /// guide's "Events" page, and its `eb swap` example for a swap; the EB CLI waits on the
+    /// same strings).
     fn starting(self) -> &'static str {
         match self {
             Kind::Update => "Environment update is starting.",
             Kind::Create => "createEnvironment is starting.",
             Kind::Terminate => "terminateEnvironment is starting.",
+            Kind::Swap => "swapEnvironmentCNAMEs is starting.",
         }
     }
 }
@@ -100,6 +108,22 @@ accepted!(
     aws_sdk_elasticbeanstalk::operation::create_environment::CreateEnvironmentOutput,
     aws_sdk_elasticbeanstalk::operation::terminate_environment::TerminateEnvironmentOutput
 );
+
+/// A swap's answer has its RequestId only: the swap's own events say the rest.
+impl Accepted
+    for aws_sdk_elasticbeanstalk::operation::swap_environment_cnames::SwapEnvironmentCnamEsOutput
+{
+    fn started(&self) -> Started {
+        use aws_sdk_elasticbeanstalk::operation::RequestId;
+        Started {
+            request_id: self.request_id().map(str::to_owned),
+            environment_id: None,
+            since: None,
+            events_from: DateTime::from_secs(0),
+            status: None,
+        }
+    }
+}
 
 /// Sends `call` once; when its answer is lost, looks for the operation it may have started
 /// on `environment`, follows that one, or sends again when none started. Its request id goes

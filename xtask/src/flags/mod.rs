@@ -12,9 +12,11 @@ use crate::run::Env;
 
 mod bench;
 mod ledger;
+mod swap;
 
 pub use self::bench::{Bench, BenchImage, BenchTestCache, BenchXtask};
 pub use self::ledger::{History, Lock, LockArgs, LockCommand};
+pub use self::swap::Swap;
 
 /// Test, build and ship the web application. CI runs exactly these commands.
 #[derive(Debug, Parser)]
@@ -51,7 +53,11 @@ pub enum Command {
     /// Create or terminate an Elastic Beanstalk environment
     #[command(subcommand)]
     Env(EnvCommand),
-    /// Show what runs where: one environment in full, or every environment one line each
+    /// Swap the CNAMEs of a blue/green pair: the idle environment, verified, goes live
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-swap")]
+    Swap(Swap),
+    /// Show what runs where: one environment (or pair) in full, or every environment one
+    /// line each
     #[command(after_help = "Reference: docs/commands.md#cargo-xtask-status")]
     Status(Status),
     /// Redeploy the newest other version that succeeded on the environment (its deploy
@@ -150,9 +156,23 @@ pub struct ImageArgs {
 #[derive(Debug, Args)]
 pub struct Deploy {
     /// Environments: keys of [workspace.metadata.deploy.environments], or Elastic Beanstalk
-    /// environment names [default: those mapped to the current branch]
+    /// environment names [default: those mapped to the current branch]; with --blue-green,
+    /// the pair
     #[arg(value_name = "ENV", conflicts_with = "local")]
     pub env: Vec<String>,
+
+    /// ENV is a blue/green pair: deploy to its idle environment, verify it, then swap it
+    /// live (the live one is never updated)
+    #[arg(long, conflicts_with = "local")]
+    pub blue_green: bool,
+
+    /// With --blue-green: stop after the verified deploy to the idle environment (look at
+    /// it by its own URL; `cargo xtask swap PAIR` finishes)
+    #[arg(long, requires = "blue_green", conflicts_with = "no_wait")]
+    pub no_swap: bool,
+
+    #[command(flatten)]
+    pub settle: SettleArgs,
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
@@ -170,6 +190,15 @@ pub struct Deploy {
 
     #[command(flatten)]
     pub here: LocalArgs,
+}
+
+/// `--settle` of `deploy --blue-green` and `rollback PAIR` (`swap` has it too).
+#[derive(Debug, Args)]
+pub struct SettleArgs {
+    /// With a blue/green pair: seconds the idle environment must stay healthy before the
+    /// swap (at least three health refreshes) [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub settle: Option<u64>,
 }
 
 /// How `deploy`, `env create` and `rollback` wait for Elastic Beanstalk.
@@ -256,7 +285,8 @@ pub struct EnvTerminate {
     #[arg(long)]
     pub yes: bool,
 
-    /// Terminate even an environment deployed from a production branch
+    /// Terminate even an environment deployed from a production branch, or the live side of
+    /// a blue/green pair
     #[arg(long)]
     pub force: bool,
 
@@ -291,9 +321,13 @@ pub struct Status {
 
 #[derive(Debug, Args)]
 pub struct Rollback {
-    /// Environment, as for deploy [default: the one mapped to the current branch]
+    /// Environment, as for deploy [default: the one mapped to the current branch]; or a
+    /// blue/green pair: swap back, or deploy the previous version to the idle one and swap
     #[arg(value_name = "ENV")]
     pub env: Option<String>,
+
+    #[command(flatten)]
+    pub settle: SettleArgs,
 
     /// The version label to go back to [default: the newest version other than the running
     /// one that succeeded there, from the environment's deploy history]

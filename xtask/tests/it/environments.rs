@@ -47,10 +47,8 @@ fn from_an_empty_account_to_a_running_environment_then_deploy_and_terminate() {
     let last = run.output.trim_end().lines().last().unwrap();
     assert_eq!(
         last,
-        format!(
-            "ok: acme-web-stg created: runs v1, health Green: http://127.0.0.1:{}/",
-            created.port
-        )
+        "ok: acme-web-stg created: runs v1, health Green: \
+         http://acme-web-stg.us-east-1.elasticbeanstalk.com/"
     );
     assert_eq!((created.status.as_str(), created.label.as_deref()), ("Ready", Some("v1")));
     assert_eq!(created.platform, PLATFORM);

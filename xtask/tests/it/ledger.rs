@@ -282,6 +282,7 @@ fn appends_of_one_process() {
         outcome: "success".into(),
         exit_code: 0,
         request_id: None,
+        live: None,
     };
     let records: Vec<Record> = (0..20).map(record).collect();
     let appends = records.iter().map(|r| history::append(&ctx, &eb, &store, ENVIRONMENT, r));

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod blue_green;
 mod build_command;
 mod bundles;
 mod circleci;

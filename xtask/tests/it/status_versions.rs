@@ -40,7 +40,7 @@ fn status_shows_what_runs_where_as_text_and_stable_json() {
     let tag = "v1";
     world.deploy(&["staging", "--tag", tag]).assert_success();
 
-    let url = format!("http://127.0.0.1:{}/", world.port);
+    let url = format!("http://{ENVIRONMENT}.us-east-1.elasticbeanstalk.com/");
     xtask(&world, &["status", "staging"])
         .assert_success()
         .assert_contains(&format!("acme-web / {ENVIRONMENT}"))

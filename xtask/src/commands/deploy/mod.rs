@@ -4,9 +4,13 @@
 //! Steps (`--dry-run` prints them): every environment is looked up (a wrong name fails
 //! before a build) → their deploy locks (`eb::ledger`) → the image and the application version, once for all (`Release`) → one
 //! UpdateEnvironment per environment with the version *and* its option settings, started
-//! together and followed together (`eb::update`). `deploy --local` is `local`.
+//! together and followed together (`eb::update`). `deploy --local` is `local`, `deploy PAIR
+//! --blue-green` is `blue_green`.
 
+pub mod blue_green;
 pub mod local;
+
+use anyhow::bail;
 
 use crate::config::git;
 use crate::config::settings::Settings;
@@ -18,6 +22,13 @@ use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
+    if let Some(pair) = flags.env.iter().find_map(|arg| settings.pair(arg)) {
+        let [a, b] = pair.names();
+        bail!(
+            "{} is a blue/green pair: pass --blue-green (deploy to its idle side, then swap), or              name one of its environments ({a}, {b})",
+            pair.key
+        );
+    }
     let targets = settings.targets(&flags.env, || git::deploy_branch(ctx))?;
     let wait = super::wait_options(&flags.wait);
     let image = super::image_options(&flags.image, &ctx.env, true, false)?;

@@ -1,6 +1,7 @@
 //! `cargo xtask env terminate ENV`: terminate an environment and wait until it is gone. It
 //! asks first on a terminal (`--yes` otherwise), refuses an environment deployed from a
-//! production branch unless `--force`, and keeps the application versions.
+//! production branch or the live side of a blue/green pair unless `--force`, and keeps the
+//! application versions.
 
 use std::io::IsTerminal;
 
@@ -11,7 +12,7 @@ use crate::config::settings::Settings;
 use crate::eb::ledger::{self, Job};
 use crate::eb::terminate::Termination;
 use crate::eb::update::DEFAULT_TIMEOUT;
-use crate::eb::{Eb, environments};
+use crate::eb::{Eb, environments, pair};
 use crate::flags;
 use crate::run::Context;
 
@@ -39,6 +40,18 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
     // run's deploy) is not Elastic Beanstalk's time.
     let (aws, lookup) = Eb::connect(&ctx.env, settings.aws(), &application, DEFAULT_DEADLINE)?;
     let env = aws.block_on(environments::describe(ctx, &lookup, environment))?;
+    if let Some(pair) = settings.pair_of(environment)
+        && pair::holds(&env, &pair.cname)
+        && !flags.force
+    {
+        bail!(
+            "{environment} is the live side of blue/green pair {} (it holds {}): swap first \
+             (`cargo xtask swap {}`), or pass --force to take the public URL down",
+            pair.key,
+            pair.cname,
+            pair.key
+        );
+    }
     if !flags.yes {
         let or_dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
         ctx.ui.warn(format_args!(

@@ -30,7 +30,8 @@ const ATTEMPTS: usize = 60;
 pub struct Record {
     /// A random token of this record: an append resent after a lost answer adds it once.
     pub id: String,
-    /// `deploy`, `rollback`, `env create`, `env terminate`.
+    /// `deploy`, `rollback`, `env create`, `env terminate`, `swap`; `deploy --blue-green`
+    /// and `rollback --blue-green` on a pair.
     pub command: String,
     pub version: Option<String>,
     pub commit: Option<String>,
@@ -46,6 +47,9 @@ pub struct Record {
     pub outcome: String,
     pub exit_code: i32,
     pub request_id: Option<String>,
+    /// A blue/green side: whether the environment held the pair's public CNAME after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
 }
 
 impl Record {
@@ -54,9 +58,10 @@ impl Record {
         self.outcome == "success"
     }
 
-    /// Whether it put its version on the environment (a deploy, rollback or launch).
+    /// Whether it put its version on the environment (a deploy, rollback or launch): not a
+    /// termination, nor a swap (the version it names was there before).
     pub fn releases(&self) -> bool {
-        self.command != "env terminate"
+        self.command != "env terminate" && self.command != "swap"
     }
 }
 
@@ -132,6 +137,11 @@ pub fn table<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<String> {
             (command, Some(subject)) => format!("{command}: {subject}"),
             (command, None) => command.to_owned(),
         };
+        let subject = match r.live {
+            Some(true) => format!("{subject} (went live)"),
+            Some(false) if r.command == "swap" => format!("{subject} (went idle)"),
+            _ => subject,
+        };
         let parse = |t: &str| DateTime::from_str(t, DateTimeFormat::DateTime).ok();
         let took = match (parse(&r.started), parse(&r.ended)) {
             (Some(a), Some(b)) => {
@@ -170,6 +180,7 @@ mod tests {
             outcome: outcome.into(),
             exit_code: 0,
             request_id: None,
+            live: None,
         }
     }
 

@@ -31,7 +31,8 @@ const LOCK_CALLS: Duration = Duration::from_secs(60);
 /// A command that changes environments, as its lock and its history records see it.
 #[derive(Clone, Debug)]
 pub struct Job {
-    /// `deploy`, `rollback`, `env create`, `env terminate`.
+    /// `deploy`, `rollback`, `env create`, `env terminate`, `swap`, `deploy --blue-green`,
+    /// `rollback --blue-green`.
     pub command: &'static str,
     pub environments: Vec<String>,
     pub version: Option<String>,
@@ -85,13 +86,23 @@ pub fn guarded(
         let ended = utc(&ending.now());
         for environment in &job.environments {
             let entry = working.journal().entry(environment);
+            if entry.untouched {
+                continue;
+            }
             let code = entry.code.unwrap_or(code);
+            // The other side of a swap runs a version of its own: a swap, not this release.
+            let (version, live) = match entry.placed {
+                Some((version, live)) => (Some(version), Some(live)),
+                None => (job.version.clone(), None),
+            };
+            let released = version == job.version;
+            let commit = job.commit.as_ref().filter(|_| released);
             let record = Record {
                 id: crate::run::secret::random_hex(),
-                command: job.command.to_owned(),
-                version: job.version.clone(),
-                commit: job.commit.as_ref().map(|(sha, _)| sha.clone()),
-                subject: job.commit.as_ref().map(|(_, subject)| subject.clone()),
+                command: if released { job.command } else { "swap" }.to_owned(),
+                version,
+                commit: commit.map(|(sha, _)| sha.clone()),
+                subject: commit.map(|(_, subject)| subject.clone()),
                 who: actor.who.clone(),
                 from: actor.from.clone(),
                 build_url: actor.build_url.clone(),
@@ -100,6 +111,7 @@ pub fn guarded(
                 outcome: history::outcome(code, job.no_wait).to_owned(),
                 exit_code: code,
                 request_id: entry.request_id,
+                live,
             };
             if let Err(err) = history::append(ctx, &ending, &store, environment, &record).await {
                 ctx.ui.warn(format_args!(

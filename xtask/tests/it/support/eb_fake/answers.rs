@@ -15,6 +15,7 @@ impl World {
         s.requests.push(Request {
             at: Instant::now(),
             action: action.to_owned(),
+            environment: form.get("EnvironmentName").cloned(),
             next_page: form.contains_key("NextToken"),
         });
         // Any action may be throttled: HTTP 400, code Throttling, "Rate exceeded" (AWS's
@@ -85,6 +86,10 @@ impl World {
             "TerminateEnvironment" => {
                 drop(s);
                 self.terminate_environment(form)
+            }
+            "SwapEnvironmentCNAMEs" => {
+                drop(s);
+                self.swap_cnames(form)
             }
             other => error(
                 "InvalidAction",

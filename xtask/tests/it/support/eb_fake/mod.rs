@@ -15,7 +15,7 @@
 //!
 //! Layout: `http` (the wire), `xml` (answers), `query` (the form and shared shapes),
 //! `state`, `answers` (routing, versions, environments, events), `health`, `update`,
-//! `platform` (the Docker platform on an instance), `platforms`, `lifecycle`.
+//! `platform` (the Docker platform on an instance), `platforms`, `lifecycle`, `swap`.
 
 mod answers;
 mod health;
@@ -25,6 +25,7 @@ mod platform;
 mod platforms;
 mod query;
 mod state;
+mod swap;
 mod update;
 mod xml;
 
@@ -149,6 +150,18 @@ impl EbFake {
         http::load_balancer(port, name.to_owned(), self.world.clone());
     }
 
+    /// The environment's CNAME prefix is `prefix` (the public one of a blue/green pair).
+    pub fn set_cname_prefix(&self, name: &str, prefix: &str) {
+        self.world.lock().environments.get_mut(name).unwrap().cname_prefix = prefix.to_owned();
+    }
+
+    /// The port of the load balancer the CNAME with `prefix` points to: what DNS would
+    /// answer (the CNAME's TTL aside).
+    pub fn port_of_cname(&self, prefix: &str) -> Option<u16> {
+        let s = self.world.lock();
+        s.environments.values().find(|e| e.cname_prefix == prefix).map(|e| e.port)
+    }
+
     /// Someone else holds this CNAME prefix.
     pub fn take_cname(&self, prefix: &str) {
         self.world.lock().taken_cnames.insert(prefix.to_owned());
@@ -179,6 +192,18 @@ impl EbFake {
 
     pub fn requests(&self) -> Vec<Request> {
         self.world.lock().requests.clone()
+    }
+
+    /// How many requests of `action` naming `environment` it answered.
+    pub fn count_on(&self, action: &str, environment: &str) -> usize {
+        let s = self.world.lock();
+        let on = |r: &&Request| r.action == action && r.environment.as_deref() == Some(environment);
+        s.requests.iter().filter(on).count()
+    }
+
+    /// Another deploy (another request) keeps the environment `Updating` for `time`.
+    pub fn make_busy(&self, name: &str, time: Duration) {
+        self.world.someone_elses_update(name, time);
     }
 
     /// How many requests of `action` it answered.

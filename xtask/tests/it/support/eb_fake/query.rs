@@ -81,8 +81,12 @@ pub fn solution_stack(platform: &str) -> String {
 /// `PlatformArn`, `SolutionStackName`, `Tier`, and `EnvironmentArn` in AWS's form.
 pub fn environment(xml: &mut Xml, config: &Config, env: &Environment) {
     // A launching environment may have no CNAME yet (aws-cli #1891; the EB CLI then
-    // prints "CNAME: UNKNOWN").
-    let cname = (env.status != "Launching").then(|| format!("127.0.0.1:{}", env.port));
+    // prints "CNAME: UNKNOWN"). The CNAME is `PREFIX.REGION.elasticbeanstalk.com` (the API
+    // reference); the endpoint is its load balancer's, here the fake's on loopback.
+    let launched = env.status != "Launching";
+    let cname =
+        launched.then(|| format!("{}.{}.elasticbeanstalk.com", env.cname_prefix, config.region));
+    let endpoint = launched.then(|| format!("127.0.0.1:{}", env.port));
     let arn = format!(
         "arn:aws:elasticbeanstalk:{}:{ACCOUNT}:environment/{}/{}",
         config.region, env.application, env.name
@@ -93,7 +97,7 @@ pub fn environment(xml: &mut Xml, config: &Config, env: &Environment) {
         .opt("VersionLabel", env.label.as_deref())
         .el("SolutionStackName", &solution_stack(&env.platform))
         .el("PlatformArn", &env.platform)
-        .opt("EndpointURL", cname.as_deref())
+        .opt("EndpointURL", endpoint.as_deref())
         .opt("CNAME", cname.as_deref())
         .el("DateCreated", &iso8601(env.created))
         .el("DateUpdated", &iso8601(env.updated))

@@ -16,6 +16,8 @@ use super::xml::Loss;
 pub struct Request {
     pub at: Instant,
     pub action: String,
+    /// The environment it names (`EnvironmentName`), if it names one so.
+    pub environment: Option<String>,
     /// It asked for a page after the first (`NextToken`).
     pub next_page: bool,
 }
@@ -138,6 +140,8 @@ pub struct Faults {
     /// the state from before it (the API reference: Describe calls are eventually
     /// consistent).
     pub stale_reads_for: Option<Duration>,
+    /// Swaps take this long (1 s otherwise).
+    pub slow_swap: Option<Duration>,
 }
 
 impl Faults {

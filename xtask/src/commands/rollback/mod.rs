@@ -5,7 +5,10 @@
 //! Elastic Beanstalk keeps no record of the versions an environment ran, and its events
 //! carry no version label (AWS's own DescribeEvents examples): the choice comes from the
 //! environment's deploy history (`eb::ledger`), where every deploy recorded its outcome.
-//! Option settings are left as they are: a rollback switches the version only.
+//! Option settings are left as they are: a rollback switches the version only. A blue/green
+//! pair is rolled back by a swap (`pair`).
+
+mod pair;
 
 use anyhow::{Context as _, bail};
 
@@ -20,6 +23,14 @@ use crate::run::Context;
 
 pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     let settings = Settings::load(&ctx.root, &ctx.env)?;
+    if let Some(pair) = flags.env.as_deref().and_then(|arg| settings.pair(arg)) {
+        return pair::run(ctx, flags, &settings, &pair);
+    }
+    if flags.settle.settle.is_some() {
+        bail!(
+            "--settle is for a blue/green pair: name the pair (a key of [workspace.metadata.deploy.blue_green])"
+        );
+    }
     let application = settings.application()?.to_owned();
     let target = settings.target(flags.env.as_deref(), || git::deploy_branch(ctx))?;
     let environment = target.name.as_str();
