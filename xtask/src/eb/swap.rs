@@ -171,6 +171,7 @@ async fn check_idle(
     let began = Instant::now();
     let mut refreshes = BTreeSet::new();
     let mut basic = None;
+    let mut shown = 0;
     loop {
         let env = Snapshot::of(&environments::describe(ctx, eb, idle).await?);
         let label = env.version_label.clone().unwrap_or_default();
@@ -214,6 +215,16 @@ async fn check_idle(
                 refreshes.len()
             }
         };
+        // One line per refresh passed (about every 10 s on AWS): progress in a CI log too.
+        if count > shown {
+            shown = count;
+            let what = match basic {
+                Some(_) => format!("check {count} (basic health): {label}"),
+                None => format!("health refresh {count}: every instance on {label}"),
+            };
+            let secs = began.elapsed().as_secs();
+            ctx.ui.info(format_args!("[{secs:>4}s] {idle}: {what}, {}", env.health));
+        }
         if began.elapsed() >= verify.settle && count >= REFRESHES {
             let how = if basic.is_some() {
                 "basic health: the environment's colour only"

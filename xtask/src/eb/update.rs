@@ -152,8 +152,12 @@ pub async fn run_all(ctx: &Context, eb: &Eb, updates: Vec<Update<'_>>) -> anyhow
     outcomes.extend(followed.into_iter().map(Outcome::of));
     // In the order they were given.
     outcomes.sort_by_key(|o| names.iter().position(|n| *n == o.environment));
-    for o in &outcomes {
-        eb.journal().ended(&o.environment, o.result.as_ref().map_or_else(exit::code, |()| 0));
+    // Each environment's own status, when there are several: alone, the command's status
+    // is its own (and a blue/green deploy goes on after its update).
+    if outcomes.len() > 1 {
+        for o in &outcomes {
+            eb.journal().ended(&o.environment, o.result.as_ref().map_or_else(exit::code, |()| 0));
+        }
     }
     if options.no_wait {
         return outcome::conclude(ctx, &format!("update to {label}"), outcomes, |o| {

@@ -188,7 +188,18 @@ fn swap_is_refused_while_a_side_is_busy_or_the_idle_one_is_red() {
 
 #[test]
 fn ctrl_c_while_the_swap_runs_says_it_continues_and_how_to_check() {
-    let pair = Pair::new(&["v1"], Some("v1"));
+    let pair = Pair::new(&["v1", "v2"], Some("v1"));
+    // During the verification of a blue/green deploy: recorded interrupted (its update
+    // succeeded, the command did not), nothing swapped.
+    let mut deploy = pair.start(&["deploy", "production", "--blue-green", "--tag", "v2"]);
+    deploy.wait_for(&format!("verify {B} before it goes live"), 120);
+    deploy.signal_group(libc::SIGINT);
+    let stopped = deploy.wait(60);
+    assert_eq!(stopped.code, Some(130), "{}", stopped.output);
+    assert_eq!(pair.history(B).last().unwrap().3, "interrupted");
+    assert_eq!(pair.swaps(), 0);
+
+    // During the swap's wait.
     pair.world.fake.faults(|f| f.slow_swap = Some(Duration::from_secs(30)));
     let mut swap = pair.start(&["swap", "production", "--settle", "2"]);
     swap.wait_for("swap accepted", 120);

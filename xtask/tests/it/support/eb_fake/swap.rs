@@ -70,7 +70,8 @@ impl World {
             world.set(&destination, |e| e.cname_prefix = from_source.clone());
             for (name, prefix) in [(&source, &from_destination), (&destination, &from_source)] {
                 let fqdn = format!("{prefix}.{}.elasticbeanstalk.com", world.config.region);
-                let points = format!("'{fqdn}' now points to '{}'.", load_balancer(name));
+                let balancer = load_balancer(name, &world.config.region);
+                let points = format!("'{fqdn}' now points to '{balancer}'.");
                 world.event(&source, "INFO", &points, Some(&id));
             }
             for name in [&source, &destination] {
@@ -109,6 +110,6 @@ fn find(s: &State, form: &Form, role: &str) -> Result<String, Answer> {
 }
 
 /// The name of an environment's load balancer in an event (the form of the guide's example).
-fn load_balancer(environment: &str) -> String {
-    format!("awseb-{environment}-AWSEBLoa.eu-west-1.elb.amazonaws.com")
+fn load_balancer(environment: &str, region: &str) -> String {
+    format!("awseb-{environment}-AWSEBLoa.{region}.elb.amazonaws.com")
 }
