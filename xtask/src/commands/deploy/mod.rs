@@ -2,10 +2,10 @@
 //! environment update each, and wait until each really runs it.
 //!
 //! Steps (`--dry-run` prints them): every environment is looked up (a wrong name fails
-//! before a build) → their deploy locks (`eb::ledger`) → the image and the application version, once for all (`Release`) → one
-//! UpdateEnvironment per environment with the version *and* its option settings, started
-//! together and followed together (`eb::update`). `deploy --local` is `local`, `deploy PAIR
-//! --blue-green` is `blue_green`.
+//! before a build) → their deploy locks (`eb::ledger`) → the image and the application
+//! version, once for all (`Release`) → one UpdateEnvironment per environment with the
+//! version *and* its option settings, started together and followed together
+//! (`eb::update`). `deploy --local` is `local`, `deploy PAIR --blue-green` is `blue_green`.
 
 pub mod blue_green;
 pub mod local;
@@ -25,7 +25,8 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
     if let Some(pair) = flags.env.iter().find_map(|arg| settings.pair(arg)) {
         let [a, b] = pair.names();
         bail!(
-            "{} is a blue/green pair: pass --blue-green (deploy to its idle side, then swap), or              name one of its environments ({a}, {b})",
+            "{} is a blue/green pair: pass --blue-green (deploy to its idle side, then swap), or \
+             name one of its environments ({a}, {b})",
             pair.key
         );
     }

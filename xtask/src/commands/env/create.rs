@@ -45,7 +45,8 @@ pub fn run(ctx: &Context, flags: &flags::EnvCreate) -> anyhow::Result<()> {
         && cnames[1] == pair.cname
     {
         bail!(
-            "{} of pair {} needs a CNAME prefix of its own, not the pair's {}: set `cname` in              its entry of [workspace.metadata.deploy.environments]",
+            "{} of pair {} needs a CNAME prefix of its own, not the pair's {}: set `cname` in \
+             its entry of [workspace.metadata.deploy.environments]",
             pair.environments[1].name,
             pair.key,
             pair.cname

@@ -28,7 +28,8 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
     }
     if flags.settle.settle.is_some() {
         bail!(
-            "--settle is for a blue/green pair: name the pair (a key of [workspace.metadata.deploy.blue_green])"
+            "--settle is for a blue/green pair: name the pair (a key of \
+             [workspace.metadata.deploy.blue_green])"
         );
     }
     let application = settings.application()?.to_owned();
