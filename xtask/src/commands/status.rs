@@ -53,8 +53,8 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
                         ui.out(format_args!("  {}: {cause}", status.environment));
                     }
                 }
-                for name in [sides.live_name(), sides.idle_name()] {
-                    ui.out(format_args!("{name}"));
+                for (role, name) in [("live", sides.live_name()), ("idle", sides.idle_name())] {
+                    ui.out(format_args!("{name} ({role})"));
                     print_history(ctx, &eb, settings.bucket.as_deref(), name).await;
                 }
             }

@@ -15,7 +15,7 @@ use anyhow::bail;
 use crate::config::git;
 use crate::config::settings::Settings;
 use crate::eb::update::{self, Update};
-use crate::eb::{environments, ledger};
+use crate::eb::{environments, ledger, pair};
 use crate::flags;
 use crate::release::{Release, print_options};
 use crate::run::Context;
@@ -41,7 +41,17 @@ pub fn run(ctx: &Context, flags: &flags::Deploy) -> anyhow::Result<()> {
     // A wrong environment name fails now, not after a build and a push.
     aws.block_on(async {
         for environment in release.environments() {
-            environments::describe(ctx, &eb, environment).await?;
+            let env = environments::describe(ctx, &eb, environment).await?;
+            if let Some(pair) = release.settings.pair_of(environment)
+                && pair::holds(&env, &pair.cname)
+            {
+                ctx.ui.warn(format_args!(
+                    "{environment} is the live side of blue/green pair {}: this updates it in \
+                     place; `cargo xtask deploy {} --blue-green` deploys to the idle side and \
+                     swaps",
+                    pair.key, pair.key
+                ));
+            }
         }
         anyhow::Ok(())
     })?;
