@@ -139,7 +139,7 @@ fn deploy_blue_green_updates_the_idle_side_swaps_it_live_and_rollback_swaps_back
 }
 
 #[test]
-fn a_bad_version_on_the_idle_side_is_never_swapped_live() {
+fn a_bad_version_on_the_idle_side_is_never_swapped_live_a_good_one_waits_with_no_swap() {
     let pair = Pair::new(&["v1", "v2"], Some("v1"));
     pair.world.fake.faults(|f| f.instances_keep_old_version_next_deploy = true);
     let deploy =
@@ -156,6 +156,18 @@ fn a_bad_version_on_the_idle_side_is_never_swapped_live() {
         "the untouched live side records nothing: {:?}",
         pair.history(A)
     );
+
+    // --no-swap: the idle side verified and left idle; `swap` finishes.
+    let args = ["deploy", "production", "--blue-green", "--tag", "v2", "--no-swap"];
+    pair.run(&args)
+        .assert_success()
+        .assert_contains(&format!("ok: {B} (idle) runs v2, verified; {A} still serves v1"))
+        .assert_contains("`cargo xtask swap production` puts it live");
+    assert_eq!((pair.swaps(), version_at(pair.ports[1])), (0, "v2".to_owned()));
+    pair.run(&["swap", "production", "--settle", "2"])
+        .assert_success()
+        .assert_contains(&format!("ok: {B} is live"));
+    assert_eq!(pair.live(), Some(pair.ports[1]));
 }
 
 #[test]
