@@ -65,6 +65,25 @@ impl Kind {
             Kind::Swap => "swapEnvironmentCNAMEs is starting.",
         }
     }
+
+    /// Whether `event` shows such an operation of `environment` started. A swap's events
+    /// may be filed under either environment: its "Swapping CNAMEs for environments 'A' and
+    /// 'B'." (the `eb swap` example), which names both, is looked for across the
+    /// application.
+    fn began(self, event: &events::Event, environment: &str) -> bool {
+        match self {
+            Kind::Swap => {
+                event.message.starts_with("Swapping CNAMEs for environments")
+                    && event.message.contains(&format!("'{environment}'"))
+            }
+            _ => event.message == self.starting(),
+        }
+    }
+
+    /// Where its events are looked for: the environment's, or the application's for a swap.
+    fn scope(self, environment: &str) -> Option<&str> {
+        if self == Kind::Swap { None } else { Some(environment) }
+    }
 }
 
 /// An operation Elastic Beanstalk accepted (or, its answer lost, was seen to start).
@@ -226,10 +245,10 @@ async fn look(
 ) -> anyhow::Result<Option<Started>> {
     let looking = Instant::now();
     loop {
-        let listed = events::since(ctx, eb, Some(environment), from).await?;
+        let listed = events::since(ctx, eb, kind.scope(environment), from).await?;
         let first = listed
             .into_iter()
-            .filter(|e| e.message == kind.starting() && e.request_id.is_some())
+            .filter(|e| kind.began(e, environment) && e.request_id.is_some())
             .min_by_key(|e| e.at);
         if let Some(event) = first {
             let env = environments::find(ctx, eb, environment).await?;

@@ -57,6 +57,10 @@ pub async fn run(
     ctx.ui.step(format_args!("swap the CNAMEs of {idle} and {live}: {idle} goes live"));
     let (live_id, idle_id) = (sides.live.environment_id(), sides.idle.environment_id());
     let doing = format!("swap the CNAMEs of {idle} and {live}");
+    // From here on the swap may happen: both sides get their history record.
+    for side in [idle, live] {
+        eb.journal().touched(side, true);
+    }
     let started = operation::start(ctx, eb, Kind::Swap, idle, || {
         eb.call_once(ctx, &doing, || {
             eb.client_once()
@@ -67,9 +71,6 @@ pub async fn run(
         })
     })
     .await?;
-    for side in [idle, live] {
-        eb.journal().touched(side, true);
-    }
     ctx.ui.info(format_args!(
         "swap accepted (request {})",
         started.request_id.as_deref().unwrap_or("-")
