@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use xtask::commands::{
-    bench, build, deploy, env, history, lock, rollback, status, swap, test, versions,
+    bench, build, deploy, env, history, lock, logs, rollback, status, swap, test, versions,
 };
 use xtask::docker::workspace_root;
 use xtask::flags::{Bench, Command, EnvCommand, Xtask};
@@ -57,6 +57,7 @@ fn run(flags: Xtask, ui: Ui, interrupt: Interrupt) -> anyhow::Result<()> {
         Command::Rollback(flags) => rollback::run(&ctx, &flags),
         Command::Versions(flags) => versions::run(&ctx, &flags),
         Command::History(flags) => history::run(&ctx, &flags),
+        Command::Logs(flags) => logs::run(&ctx, &flags),
         Command::Lock(command) => lock::run(&ctx, &command),
         Command::Bench(Bench::TestCache(flags)) => bench::test_cache(&ctx, &flags),
         Command::Bench(Bench::Image(flags)) => bench::image(&ctx, &flags),

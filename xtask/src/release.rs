@@ -168,6 +168,7 @@ impl Release {
             lock_wait,
             timeout: self.wait.timeout,
             no_wait: self.wait.no_wait,
+            logs: self.wait.logs,
             bucket: self.settings.bucket.clone(),
         }
     }

@@ -56,6 +56,7 @@ pub enum Service {
     S3,
     Ecr,
     Iam,
+    Logs,
 }
 
 impl Service {
@@ -66,6 +67,7 @@ impl Service {
             Service::S3 => "AWS_ENDPOINT_URL_S3",
             Service::Ecr => "AWS_ENDPOINT_URL_ECR",
             Service::Iam => "AWS_ENDPOINT_URL_IAM",
+            Service::Logs => "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
         }
     }
 }
@@ -77,6 +79,7 @@ impl fmt::Display for Service {
             Service::S3 => "S3",
             Service::Ecr => "ECR",
             Service::Iam => "IAM",
+            Service::Logs => "CloudWatch Logs",
         })
     }
 }
@@ -101,9 +104,11 @@ pub struct Clients {
     pub ecr: aws_sdk_ecr::Client,
     /// Read only: whether the roles an environment is created with exist.
     pub iam: aws_sdk_iam::Client,
+    /// `logs --follow`: the environment's streamed logs.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
-    /// Where each service is reached, as a reader would check it: EB, S3, ECR, IAM.
-    endpoints: [String; 4],
+    /// Where each service is reached, as a reader would check it: EB, S3, ECR, IAM, Logs.
+    endpoints: [String; 5],
 }
 
 impl Clients {
@@ -170,6 +175,7 @@ impl Clients {
                 .unwrap_or_else(|| format!("https://api.ecr.{ecr_region}.amazonaws.com")),
             // IAM is global: one endpoint per partition, whatever the region.
             custom(Service::Iam).unwrap_or_else(|| "https://iam.amazonaws.com".to_owned()),
+            custom(Service::Logs).unwrap_or_else(|| format!("https://logs.{region}.amazonaws.com")),
         ];
         Ok(Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
@@ -179,6 +185,11 @@ impl Clients {
             ecr: aws_sdk_ecr::Client::from_conf(ecr.build()),
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&config)
+                    .region(Region::new(region.clone()))
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                     .region(Region::new(region.clone()))
                     .build(),
             ),
@@ -202,25 +213,31 @@ impl Clients {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .build();
+        let logs = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
             eb_once: eb.clone(),
             eb,
             clock: ServiceClock::default(),
             ecr: aws_sdk_ecr::Client::from_conf(ecr),
             iam: aws_sdk_iam::Client::from_conf(iam),
             region: "us-east-1".to_owned(),
-            endpoints: ["mock", "mock", "mock", "mock"].map(str::to_owned),
+            endpoints: ["mock", "mock", "mock", "mock", "mock"].map(str::to_owned),
         }
     }
 
     fn endpoint(&self, service: Service) -> &str {
-        let [eb, s3, ecr, iam] = &self.endpoints;
+        let [eb, s3, ecr, iam, logs] = &self.endpoints;
         match service {
             Service::ElasticBeanstalk => eb,
             Service::S3 => s3,
             Service::Ecr => ecr,
             Service::Iam => iam,
+            Service::Logs => logs,
         }
     }
 }
@@ -258,4 +275,20 @@ pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient 
     aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
+}
+
+/// `GET url` with the SDK's HTTPS stack (a presigned S3 URL): the status and the body.
+/// The URL is a secret to its holder: errors never repeat it.
+pub async fn https_get(url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_runtime_api::client::http::HttpConnector;
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    let connector = aws_smithy_http_client::Connector::builder()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build();
+    let request = HttpRequest::get(url).map_err(|_| anyhow::anyhow!("not a URL"))?;
+    let response = connector.call(request).await.map_err(|err| anyhow::anyhow!("{err}"))?;
+    let status = response.status().as_u16();
+    let body = ByteStream::new(response.into_body()).collect().await?;
+    Ok((status, body.into_bytes().to_vec()))
 }

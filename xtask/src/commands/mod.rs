@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod env;
 pub mod history;
 pub mod lock;
+pub mod logs;
 pub mod rollback;
 pub mod status;
 pub mod swap;
@@ -17,11 +18,14 @@ pub mod versions;
 
 use std::time::Duration;
 
+use crate::config::options::{self, Builtins};
+use crate::config::targets::Target;
 use crate::docker::image;
 use crate::eb::pair::Sides;
 use crate::eb::swap::{DEFAULT_SETTLE, Verify};
 use crate::eb::update::{self, WaitOptions};
 use crate::flags::{ImageArgs, SettleArgs, WaitArgs};
+use crate::run::secret::Secret;
 use crate::run::{Context, Env};
 
 /// The build `ImageArgs` ask for, pushed or not; `local`: a dirty work tree may carry a
@@ -49,6 +53,7 @@ fn wait_options(args: &WaitArgs) -> WaitOptions {
         recovery: args.recovery_window.map_or(update::DEFAULT_RECOVERY, Duration::from_secs),
         allow_yellow: args.allow_yellow,
         no_wait: args.no_wait,
+        logs: !args.no_logs,
     }
 }
 
@@ -70,4 +75,15 @@ fn print_swap_plan(ctx: &Context, sides: &Sides, verify: Verify) {
         "one SwapEnvironmentCNAMEs of {idle} and {live}; wait for \"Completed swapping CNAMEs\" \
          and for {idle} to hold the public CNAME"
     ));
+}
+
+/// Masks, from now on, the secret values the options template renders to for `target`
+/// with this process's variables (Elastic Beanstalk's events and logs may echo them).
+fn hide_secrets(ctx: &Context, target: &Target) {
+    let builtins =
+        Builtins { deploy_env: target.deploy_env(), eb_environment: &target.name, image_tag: "" };
+    let vars = |name: &str| builtins.get(name).or_else(|| ctx.env.get(name).map(str::to_owned));
+    for value in options::secret_values_in(&ctx.root, &vars) {
+        ctx.ui.hide(&Secret::new(value));
+    }
 }

@@ -9,15 +9,12 @@
 //! masked, as `deploy` masks them.
 
 use crate::aws::DEFAULT_DEADLINE;
-use crate::config::options::{self, Builtins};
 use crate::config::settings::Settings;
-use crate::config::targets::Target;
 use crate::eb::environments::{self, Status};
 use crate::eb::ledger::{self, history};
 use crate::eb::{Eb, pair};
 use crate::flags;
 use crate::run::Context;
-use crate::run::secret::Secret;
 use crate::run::ui::Ui;
 
 pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
@@ -30,7 +27,7 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
             Some(arg) if settings.pair(arg).is_some() => {
                 let pair = settings.require_pair(arg)?;
                 for target in &pair.environments {
-                    hide_secrets(ctx, target);
+                    super::hide_secrets(ctx, target);
                 }
                 let sides = pair::sides(ctx, &eb, &pair).await?;
                 let live = environments::one(ctx, &eb, sides.live_name(), flags.events).await?;
@@ -60,7 +57,7 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
             }
             Some(arg) => {
                 let target = settings.target(Some(arg), || Ok(None))?;
-                hide_secrets(ctx, &target);
+                super::hide_secrets(ctx, &target);
                 let status = environments::one(ctx, &eb, &target.name, flags.events).await?;
                 if flags.json {
                     ui.out(serde_json::to_string_pretty(&status)?);
@@ -87,17 +84,6 @@ pub fn run(ctx: &Context, flags: &flags::Status) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
-}
-
-/// Masks, from now on, the secret values the options template renders to for `target`
-/// with this process's variables.
-fn hide_secrets(ctx: &Context, target: &Target) {
-    let builtins =
-        Builtins { deploy_env: target.deploy_env(), eb_environment: &target.name, image_tag: "" };
-    let vars = |name: &str| builtins.get(name).or_else(|| ctx.env.get(name).map(str::to_owned));
-    for value in options::secret_values_in(&ctx.root, &vars) {
-        ctx.ui.hide(&Secret::new(value));
-    }
 }
 
 fn or_dash(value: &Option<String>) -> &str {

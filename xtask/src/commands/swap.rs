@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, flags: &flags::Swap) -> anyhow::Result<()> {
         lock_wait: flags.lock.lock_wait,
         timeout,
         no_wait: false,
+        logs: false,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &eb, &job, |eb| {

@@ -12,6 +12,7 @@ pub mod follow;
 pub mod instances;
 pub mod judge;
 pub mod ledger;
+pub mod logs;
 pub mod operation;
 pub mod outcome;
 pub mod pair;
@@ -167,6 +168,10 @@ impl Eb {
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {
         &self.clients.iam
+    }
+
+    pub fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        &self.clients.logs
     }
 
     /// The service's time now.

@@ -39,6 +39,8 @@ pub struct WaitOptions {
     pub allow_yellow: bool,
     /// Return once the update is accepted.
     pub no_wait: bool,
+    /// On a failed deploy, show the lines of the instances' logs that explain it.
+    pub logs: bool,
 }
 
 impl WaitOptions {

@@ -1,5 +1,5 @@
-//! The flags of the deploy lock and history: `--lock-wait` of the commands that take the
-//! lock, and the `history` and `lock` commands.
+//! The flags of what happened on an environment: `--lock-wait` of the commands that take
+//! the lock, and the `history`, `lock` and `logs` commands.
 
 use std::time::Duration;
 
@@ -12,6 +12,46 @@ pub struct LockArgs {
     /// (`90s`, `10m`, `1h`), looking every 15 s [default: fail at once, exit 6]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_wait: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct Logs {
+    /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
+    /// Beanstalk environment name
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Save each instance's full logs (a zip) under DIR/ENV/TIME/INSTANCE.zip instead
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["follow", "json", "grep"])]
+    pub bundle: Option<std::path::PathBuf>,
+
+    /// Follow the logs the environment streams to CloudWatch Logs, until Ctrl-C
+    #[arg(long)]
+    pub follow: bool,
+
+    /// With --follow: start this long ago (`90s`, `10m`, `1h`) [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "follow")]
+    pub since: Option<Duration>,
+
+    /// With --follow: only this log group (its name, or its end: `eb-engine.log`)
+    #[arg(long, value_name = "NAME", requires = "follow")]
+    pub group: Option<String>,
+
+    /// Only this instance's logs
+    #[arg(long, value_name = "ID")]
+    pub instance: Option<String>,
+
+    /// Only the lines that match REGEX
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+
+    /// Print JSON: an array of {instance, sampled, lines}; with --follow one object a line
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds for Elastic Beanstalk to pull the logs and for fetching them [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

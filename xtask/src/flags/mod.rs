@@ -15,7 +15,7 @@ mod ledger;
 mod swap;
 
 pub use self::bench::{Bench, BenchImage, BenchTestCache, BenchXtask};
-pub use self::ledger::{History, Lock, LockArgs, LockCommand};
+pub use self::ledger::{History, Lock, LockArgs, LockCommand, Logs};
 pub use self::swap::Swap;
 
 /// Test, build and ship the web application. CI runs exactly these commands.
@@ -70,6 +70,10 @@ pub enum Command {
     /// Who deployed what to an environment, newest first: version, commit, outcome, duration
     #[command(after_help = "Reference: docs/commands.md#cargo-xtask-history")]
     History(History),
+    /// The logs of an environment's instances: their tails, a bundle each, or, streamed to
+    /// CloudWatch Logs, followed
+    #[command(after_help = "Reference: docs/commands.md#cargo-xtask-logs")]
+    Logs(Logs),
     /// Show, take (by hand) or release an environment's deploy lock
     #[command(subcommand, after_help = "Reference: docs/commands.md#cargo-xtask-lock")]
     Lock(LockCommand),
@@ -223,6 +227,10 @@ pub struct WaitArgs {
     /// fails [default: 60]
     #[arg(long, value_name = "SECS")]
     pub recovery_window: Option<u64>,
+
+    /// On a failed deploy (exit 3 or 4), do not fetch the instances' logs to show why
+    #[arg(long)]
+    pub no_logs: bool,
 }
 
 /// `deploy --local`'s own flags.

@@ -15,6 +15,7 @@ mod environments;
 mod faults;
 mod ledger;
 mod local_deploy;
+mod logs;
 mod secrets;
 mod status_versions;
 mod test_command;

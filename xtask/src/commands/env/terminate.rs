@@ -79,6 +79,7 @@ pub fn run(ctx: &Context, flags: &flags::EnvTerminate) -> anyhow::Result<()> {
         lock_wait: flags.lock.lock_wait,
         timeout,
         no_wait: flags.no_wait,
+        logs: false,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &lookup, &job, |eb| {

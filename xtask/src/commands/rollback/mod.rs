@@ -74,6 +74,7 @@ pub fn run(ctx: &Context, flags: &flags::Rollback) -> anyhow::Result<()> {
         lock_wait: flags.lock.lock_wait,
         timeout: wait.timeout,
         no_wait: wait.no_wait,
+        logs: wait.logs,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &eb, &job, |eb| {

@@ -81,6 +81,7 @@ pub fn run(
         lock_wait: flags.lock.lock_wait,
         timeout: wait.timeout,
         no_wait: false,
+        logs: wait.logs,
         bucket: settings.bucket.clone(),
     };
     ledger::guarded(ctx, &aws, &eb, &job, |eb| {

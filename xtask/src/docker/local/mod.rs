@@ -311,9 +311,10 @@ impl Release {
     }
 
     fn show_last_logs(&self, ctx: &Context) {
-        let logs = docker().args(["logs", "--tail", "20", &self.container]).read_output(ctx);
+        // As a failed deploy to Elastic Beanstalk shows its application's output.
+        let logs = docker().args(["logs", "--tail", "30", &self.container]).read_output(ctx);
         if let Ok(output) = logs {
-            ctx.ui.info(format_args!("last log lines of {}:", self.container));
+            ctx.ui.info(format_args!("== why: {}, its last 30 log lines:", self.container));
             let text = [output.stdout, output.stderr].concat();
             for line in String::from_utf8_lossy(&text).lines() {
                 ctx.ui.info(format_args!("  | {line}"));

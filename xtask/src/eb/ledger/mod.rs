@@ -19,7 +19,7 @@ use crate::aws::Aws;
 use crate::config::actor::Actor;
 use crate::eb::Eb;
 use crate::eb::events::utc;
-use crate::eb::publish;
+use crate::eb::{logs, publish};
 use crate::run::{Context, exit};
 
 /// What the clean-up after the work may take: the history records and the locks' release.
@@ -46,6 +46,8 @@ pub struct Job {
     pub no_wait: bool,
     /// The `bucket` setting (else the account's Elastic Beanstalk bucket).
     pub bucket: Option<String>,
+    /// On a failed deploy (exit 3 or 4), show why from each failed environment's logs.
+    pub logs: bool,
 }
 
 /// Where the lock and history of the application's environments are.
@@ -78,6 +80,10 @@ pub fn guarded(
     let working = eb.with_timeout(job.timeout);
     working.say_deadline(ctx);
     let result = work(&working);
+    if job.logs {
+        let code = result.as_ref().map_or_else(exit::code, |()| 0);
+        aws.block_on(show_why(ctx, eb, job, code, working.journal()));
+    }
     // After Ctrl-C too: a fresh flag (a second Ctrl-C still ends the process at once).
     let ctx = &ctx.without_interrupt();
     let ending = eb.with_timeout(CLEANUP);
@@ -129,6 +135,26 @@ pub fn guarded(
         }
     });
     result
+}
+
+/// After a failed deploy (exit 3 or 4): why, from the logs of each environment it failed
+/// on (its own status, with several), within [`logs::WHY_TAKES`]. A failure to fetch them
+/// is one line; the exit status stays the deploy's.
+async fn show_why(ctx: &Context, eb: &Eb, job: &Job, code: i32, journal: &crate::eb::Journal) {
+    let failed = |code: i32| code == exit::DEPLOY_FAILED || code == exit::UNHEALTHY;
+    for environment in &job.environments {
+        let entry = journal.entry(environment);
+        if entry.untouched || !failed(entry.code.unwrap_or(code)) {
+            continue;
+        }
+        let fetching = eb.with_timeout(logs::WHY_TAKES);
+        if let Err(err) = logs::why(ctx, &fetching, environment).await {
+            ctx.ui.warn(format_args!(
+                "cannot show why from the logs of {environment} ({err:#}): `cargo xtask logs \
+                 {environment}` tries again"
+            ));
+        }
+    }
 }
 
 /// What `--dry-run` says of the lock and the history: it takes no lock.

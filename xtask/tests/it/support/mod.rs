@@ -9,6 +9,7 @@ pub mod eb_fake;
 pub mod ecr;
 pub mod http;
 pub mod iam;
+pub mod logs;
 pub mod process;
 pub mod project;
 pub mod registry;

@@ -74,6 +74,24 @@ impl S3 {
         })
     }
 
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let body = aws_sdk_s3::primitives::ByteStream::from(bytes);
+        self.runtime
+            .block_on(self.client.put_object().bucket(bucket).key(key).body(body).send())
+            .unwrap();
+    }
+
+    /// A presigned GetObject URL of the object, valid `expires` (S3's SigV4 query
+    /// signature, as the service hands out for logs).
+    pub fn presign_get(&self, bucket: &str, key: &str, expires: std::time::Duration) -> String {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires).unwrap();
+        let request = self
+            .runtime
+            .block_on(self.client.get_object().bucket(bucket).key(key).presigned(config))
+            .unwrap();
+        request.uri().to_owned()
+    }
+
     pub fn keys(&self, bucket: &str) -> Vec<String> {
         let listed = self.runtime.block_on(self.client.list_objects_v2().bucket(bucket).send());
         listed

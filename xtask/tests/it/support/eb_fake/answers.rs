@@ -87,6 +87,18 @@ impl World {
                 drop(s);
                 self.terminate_environment(form)
             }
+            "RequestEnvironmentInfo" => {
+                drop(s);
+                self.request_environment_info(form)
+            }
+            "RetrieveEnvironmentInfo" => {
+                drop(s);
+                self.retrieve_environment_info(form)
+            }
+            "DescribeConfigurationSettings" => {
+                drop(s);
+                self.describe_configuration_settings(form)
+            }
             "SwapEnvironmentCNAMEs" => {
                 drop(s);
                 self.swap_cnames(form)

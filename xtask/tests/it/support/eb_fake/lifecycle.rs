@@ -143,6 +143,7 @@ impl World {
             refreshed_at: now,
             verified_at: None,
             stale: None,
+            engine_log: Vec::new(),
         };
         s.environments.insert(name.clone(), env.clone());
         let request = request_id();
@@ -285,7 +286,7 @@ fn launch(job: Deploy) {
         return;
     }
     let deployed = if job.faults.fail_next_deploy {
-        Err("the application did not start (injected fault)".to_owned())
+        Err(job.faults.why_it_fails())
     } else {
         super::platform::deploy(job.deployment())
     };

@@ -15,12 +15,14 @@
 //!
 //! Layout: `http` (the wire), `xml` (answers), `query` (the form and shared shapes),
 //! `state`, `answers` (routing, versions, environments, events), `health`, `update`,
-//! `platform` (the Docker platform on an instance), `platforms`, `lifecycle`, `swap`.
+//! `platform` (the Docker platform on an instance), `platforms`, `lifecycle`, `swap`, `logs`
+//! (the instances' logs, the option settings).
 
 mod answers;
 mod health;
 mod http;
 mod lifecycle;
+mod logs;
 mod platform;
 mod platforms;
 mod query;
@@ -142,6 +144,7 @@ impl EbFake {
             refreshed_at: now,
             verified_at: None,
             stale: None,
+            engine_log: Vec::new(),
         };
         let mut s = self.world.lock();
         s.applications.insert(application.to_owned());
@@ -160,6 +163,14 @@ impl EbFake {
     pub fn port_of_cname(&self, prefix: &str) -> Option<u16> {
         let s = self.world.lock();
         s.environments.values().find(|e| e.cname_prefix == prefix).map(|e| e.port)
+    }
+
+    /// The environment's option `namespace:name` is `value` (as if created with it).
+    pub fn set_option(&self, name: &str, (namespace, option, value): (&str, &str, &str)) {
+        let mut s = self.world.lock();
+        let env = s.environments.get_mut(name).unwrap();
+        env.options.retain(|(n, o, _)| !(n == namespace && o == option));
+        env.options.push((namespace.to_owned(), option.to_owned(), value.to_owned()));
     }
 
     /// Someone else holds this CNAME prefix.
@@ -244,6 +255,8 @@ impl EbFake {
             ("AWS_ENDPOINT_URL_S3", format!("http://{}", self.config.s3)),
             // moto's IAM, where the fake's launches look for the instance profile.
             ("AWS_ENDPOINT_URL_IAM", format!("http://{}", self.config.s3)),
+            // moto's CloudWatch Logs, where streamed logs are.
+            ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", format!("http://{}", self.config.s3)),
         ];
         env.extend(super::aws_test_credentials());
         env

@@ -71,6 +71,8 @@ pub struct Environment {
     /// A description from before the last change, answered instead of the current one
     /// until the instant passes (eventual consistency).
     pub stale: Option<(Box<Environment>, Instant)>,
+    /// Its instances' `/var/log/eb-engine.log`: what the platform did, line by line.
+    pub engine_log: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +86,17 @@ pub struct Event {
     /// The version the event concerns, for DescribeEvents' `VersionLabel` filter only:
     /// environment events never carry it in answers (AWS's DescribeEvents examples).
     pub version_label: Option<String>,
+}
+
+/// One instance's logs of one request: where they are (a presigned URL).
+#[derive(Clone, Debug)]
+pub struct LogSample {
+    pub environment: String,
+    /// `tail` or `bundle`.
+    pub info: String,
+    pub instance: String,
+    pub at: SystemTime,
+    pub url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -142,9 +155,22 @@ pub struct Faults {
     pub stale_reads_for: Option<Duration>,
     /// Swaps take this long (1 s otherwise).
     pub slow_swap: Option<Duration>,
+    /// Why the next failing deploy fails, in eb-engine.log (a default otherwise).
+    pub fail_next_deploy_why: Option<String>,
+    /// The next logs request fails: "Failed to pull logs for environment instances.".
+    pub fail_next_logs: bool,
+    /// The next logs request finds an earlier sample of each instance beside the new one
+    /// (the service keeps them a while).
+    pub earlier_log_samples: bool,
 }
 
 impl Faults {
+    /// Why an injected failing deploy fails.
+    pub fn why_it_fails(&self) -> String {
+        let why = "the application did not start (injected fault)";
+        self.fail_next_deploy_why.clone().unwrap_or_else(|| why.to_owned())
+    }
+
     /// The faults of the next deploy (an update or a launch) on `environment`, taken.
     pub fn take_for_deploy(&mut self, environment: &str) -> Faults {
         let on_this = self.fail_next_deploy_on.take_if(|name| name == environment).is_some();
@@ -160,6 +186,7 @@ impl Faults {
             red_after_next_deploy: self.red_after_next_deploy.take(),
             yellow_after_next_deploy: self.yellow_after_next_deploy.take(),
             reject_option_next_deploy: self.reject_option_next_deploy.take(),
+            fail_next_deploy_why: self.fail_next_deploy_why.take(),
             ..Faults::default()
         }
     }
@@ -179,6 +206,8 @@ pub struct State {
     pub faults: Faults,
     /// CNAME prefixes someone else holds (CheckDNSAvailability answers false).
     pub taken_cnames: BTreeSet<String>,
+    /// The instances' logs pulled so far (RetrieveEnvironmentInfo lists them all).
+    pub log_samples: Vec<LogSample>,
 }
 
 impl State {
@@ -238,6 +267,16 @@ impl World {
             if let Some(stale_for) = stale_for {
                 env.stale = Some((before, Instant::now() + stale_for));
             }
+        }
+    }
+
+    /// A line of the environment's `eb-engine.log`, as the platform writes it:
+    /// `2026/12/07 09:12:03.512 [INFO] message`.
+    pub fn engine(&self, environment: &str, level: &str, message: &str) {
+        let stamp = super::query::iso8601(self.now()).replace('-', "/").replace('T', " ");
+        let stamp = stamp.trim_end_matches('Z').to_owned();
+        if let Some(env) = self.lock().environments.get_mut(environment) {
+            env.engine_log.push(format!("{stamp} [{level}] {message}"));
         }
     }
 

@@ -143,10 +143,14 @@ impl Deploy {
             return;
         }
         world.event(env, "INFO", "Deploying new version to instance(s).", request);
+        world.engine(env, "INFO", "Starting EBPlatform-PlatformEngine");
+        world.engine(env, "INFO", "Executing instruction: StageApplication");
+        world.engine(env, "INFO", "Executing instruction: Docker Specific Build Application");
+        world.engine(env, "INFO", "Executing instruction: Run Docker Container");
         let kept = self.faults.fail_instances_next_deploy
             || self.faults.instances_keep_old_version_next_deploy;
         let deployed = if self.faults.fail_next_deploy {
-            Err("the application did not start (injected fault)".to_owned())
+            Err(self.faults.why_it_fails())
         } else if self.faults.fail_instances_next_deploy {
             Err("Engine execution has encountered an error.".to_owned())
         } else if kept {
@@ -241,6 +245,8 @@ impl Deploy {
     /// The new container serves; the instances report it, with the health the faults say.
     fn succeeded(&self, container: (String, u16)) {
         let (world, env) = (&self.world, self.environment.as_str());
+        world.engine(env, "INFO", "Executing cleanup logic");
+        world.engine(env, "INFO", "Platform Engine finished execution on command: app-deploy");
         let old = self.previous_serving.clone();
         let (red, yellow) =
             (self.faults.red_after_next_deploy, self.faults.yellow_after_next_deploy);
@@ -305,6 +311,13 @@ impl Deploy {
     pub fn instance_failed(&self, why: &str) {
         let (world, env, request) =
             (&self.world, self.environment.as_str(), Some(self.request.as_str()));
+        // The platform's own words for a failed command (eb-engine.log as users post it).
+        world.engine(env, "INFO", "Executing instruction: Run Docker Container");
+        let error = format!(
+            "An error occurred during execution of command [app-deploy] - [Run Docker \
+             Container]. Stop running the command. Error: {why}"
+        );
+        world.engine(env, "ERROR", &error);
         let failed = "Instance deployment failed. For details, see 'eb-engine.log'.";
         world.event(env, "ERROR", failed, request);
         let instance = world
