@@ -130,8 +130,9 @@ async fn follow(
         );
     }
     let since = flags.since.unwrap_or(DEFAULT_SINCE);
+    let plural = if groups.len() == 1 { "" } else { "s" };
     ctx.ui.info(format_args!(
-        "following {} log groups of {environment} from {} ago (Ctrl-C ends)",
+        "following {} log group{plural} of {environment} from {} ago (Ctrl-C ends)",
         groups.len(),
         crate::aws::human_duration(since)
     ));

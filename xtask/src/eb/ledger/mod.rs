@@ -147,6 +147,9 @@ async fn show_why(ctx: &Context, eb: &Eb, job: &Job, code: i32, journal: &crate:
         if entry.untouched || !failed(entry.code.unwrap_or(code)) {
             continue;
         }
+        ctx.ui.info(format_args!(
+            "fetching the logs of {environment} to show why (--no-logs skips this)"
+        ));
         let fetching = eb.with_timeout(logs::WHY_TAKES);
         if let Err(err) = logs::why(ctx, &fetching, environment).await {
             ctx.ui.warn(format_args!(

@@ -285,6 +285,8 @@ fn launch(job: Deploy) {
         world.retire(env);
         return;
     }
+    world.engine(env, "INFO", "Starting EBPlatform-PlatformEngine");
+    world.engine(env, "INFO", "Executing instruction: Run Docker Container");
     let deployed = if job.faults.fail_next_deploy {
         Err(job.faults.why_it_fails())
     } else {

@@ -312,7 +312,6 @@ impl Deploy {
         let (world, env, request) =
             (&self.world, self.environment.as_str(), Some(self.request.as_str()));
         // The platform's own words for a failed command (eb-engine.log as users post it).
-        world.engine(env, "INFO", "Executing instruction: Run Docker Container");
         let error = format!(
             "An error occurred during execution of command [app-deploy] - [Run Docker \
              Container]. Stop running the command. Error: {why}"
