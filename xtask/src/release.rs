@@ -260,6 +260,12 @@ impl Release {
             if self.wait.allow_yellow { " or Yellow" } else { "" },
             self.wait.recovery.as_secs()
         ));
+        if self.wait.logs {
+            ctx.ui.info(
+                "if it fails (exit 3 or 4), show why from the instances' logs (up to 60s; \
+                 --no-logs skips this)",
+            );
+        }
     }
 }
 

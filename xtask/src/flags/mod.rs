@@ -167,12 +167,12 @@ pub struct Deploy {
 
     /// ENV is a blue/green pair: deploy to its idle environment, verify it, then swap it
     /// live (the live one is never updated)
-    #[arg(long, conflicts_with = "local")]
+    #[arg(long, conflicts_with_all = ["local", "no_wait"])]
     pub blue_green: bool,
 
     /// With --blue-green: stop after the verified deploy to the idle environment (look at
     /// it by its own URL; `cargo xtask swap PAIR` finishes)
-    #[arg(long, requires = "blue_green", conflicts_with = "no_wait")]
+    #[arg(long, requires = "blue_green")]
     pub no_swap: bool,
 
     #[command(flatten)]

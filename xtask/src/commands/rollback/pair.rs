@@ -25,6 +25,13 @@ pub fn run(
     settings: &Settings,
     pair: &Pair,
 ) -> anyhow::Result<()> {
+    if flags.wait.no_wait {
+        bail!(
+            "--no-wait does not go with blue/green pair {}: the swap needs the idle side's \
+             verdict first",
+            pair.key
+        );
+    }
     let application = settings.application()?.to_owned();
     let wait = super::super::wait_options(&flags.wait);
     let verify = super::super::verify_options(&flags.settle, flags.wait.allow_yellow);

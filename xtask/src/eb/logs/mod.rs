@@ -4,8 +4,8 @@
 //! CLI also takes "Successfully finished tailing" or "… bundling"; "Failed to pull logs for
 //! environment instances." is a failure), then RetrieveEnvironmentInfo: per instance a
 //! presigned S3 URL valid 15 minutes, a secret (anyone holding it reads the logs), masked
-//! in every line from the moment it is known. An instance may have several samples: the
-//! newest `SampleTimestamp` is taken. What a failed deploy prints of them is [`why`]; the
+//! in every line from the moment it is known. An instance may have several samples, earlier
+//! requests' among them: the newest `SampleTimestamp` of this request is taken. What a failed deploy prints of them is [`why`]; the
 //! streamed logs of `--follow` are `stream`.
 
 pub mod stream;
@@ -94,7 +94,8 @@ pub async fn pull(
     environment: &str,
     info: Info,
 ) -> anyhow::Result<Vec<Sample>> {
-    let from = DateTime::from_millis(eb.now().to_millis().unwrap_or_default() - 5000);
+    // A little before the call on the service's clock (its `Date` has whole seconds).
+    let from = DateTime::from_millis(eb.now().to_millis().unwrap_or_default() - 2000);
     let doing = format!("request the logs of {environment}");
     let asked = eb
         .call(ctx, &doing, || {
@@ -153,6 +154,11 @@ pub async fn pull(
             sampled: item.sample_timestamp().copied(),
             url: url.to_owned(),
         };
+        // Samples of earlier requests are listed too: from before this one, they may end
+        // before what it is asked for (a failure that just happened).
+        if sample.sampled.is_some_and(|at| at < from) {
+            continue;
+        }
         match newest.get(instance) {
             Some(kept) if kept.sampled >= sample.sampled => {}
             _ => {

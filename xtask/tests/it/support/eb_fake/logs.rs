@@ -33,11 +33,12 @@ impl World {
         if info != "tail" && info != "bundle" {
             return error("InvalidParameterValue", &format!("Invalid InfoType: {info}"));
         }
-        let (fail, earlier) = {
+        let (fail, earlier, lose) = {
             let mut s = self.lock();
             (
                 std::mem::take(&mut s.faults.fail_next_logs),
                 std::mem::take(&mut s.faults.earlier_log_samples),
+                std::mem::take(&mut s.faults.logs_lose_an_instance),
             )
         };
         let request = request_id();
@@ -53,11 +54,13 @@ impl World {
             }
             let s3 = S3::new(&world.config.s3);
             let now = world.now();
-            for instance in &env.instances {
+            let pulled =
+                if lose { env.instances.len().saturating_sub(1) } else { env.instances.len() };
+            for instance in &env.instances[..pulled] {
                 let mut samples = Vec::new();
                 if earlier {
                     let text = format!("an earlier sample of {}\n", instance.id);
-                    samples.push((now - Duration::from_secs(3600), text.into_bytes()));
+                    samples.push((now - Duration::from_secs(1), text.into_bytes()));
                 }
                 samples.push((now, contents(&env, &info)));
                 for (at, bytes) in samples {

@@ -159,9 +159,11 @@ pub struct Faults {
     pub fail_next_deploy_why: Option<String>,
     /// The next logs request fails: "Failed to pull logs for environment instances.".
     pub fail_next_logs: bool,
-    /// The next logs request finds an earlier sample of each instance beside the new one
-    /// (the service keeps them a while).
+    /// The next logs request gives two samples of each instance, one a second older
+    /// (several samples of one instance are normal: DESIGN, "Logs").
     pub earlier_log_samples: bool,
+    /// The next logs request gets nothing from the last instance (its upload failed).
+    pub logs_lose_an_instance: bool,
 }
 
 impl Faults {
