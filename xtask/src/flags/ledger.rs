@@ -57,7 +57,7 @@ pub struct Logs {
 #[derive(Debug, Args)]
 pub struct History {
     /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
-    /// Beanstalk environment name
+    /// Beanstalk environment name; or a blue/green pair (both of its environments)
     #[arg(value_name = "ENV")]
     pub env: String,
 

@@ -124,6 +124,12 @@ fn deploy_blue_green_updates_the_idle_side_swaps_it_live_and_rollback_swaps_back
         pair.history(A).last().unwrap(),
         &("swap".into(), "v1".into(), Some(false), "success".into())
     );
+    pair.run(&["history", "production", "--limit", "1"])
+        .assert_success()
+        .assert_contains(&format!("{A}:"))
+        .assert_contains("[idle] swap")
+        .assert_contains(&format!("{B}:"))
+        .assert_contains("[live] deploy --blue-green: ");
 
     // A still runs v1, live before the swap: the rollback is one swap back.
     let updates = pair.world.updates();

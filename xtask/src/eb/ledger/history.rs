@@ -137,10 +137,11 @@ pub fn table<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<String> {
             (command, Some(subject)) => format!("{command}: {subject}"),
             (command, None) => command.to_owned(),
         };
+        // A blue/green side: where it stood after (first, so that no cut hides it).
         let subject = match r.live {
-            Some(true) => format!("{subject} (went live)"),
-            Some(false) if r.command == "swap" => format!("{subject} (went idle)"),
-            _ => subject,
+            Some(true) => format!("[live] {subject}"),
+            Some(false) => format!("[idle] {subject}"),
+            None => subject,
         };
         let parse = |t: &str| DateTime::from_str(t, DateTimeFormat::DateTime).ok();
         let took = match (parse(&r.started), parse(&r.ended)) {
