@@ -5,7 +5,7 @@
 //! its ID), oldest first across the groups and streams.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_sdk_elasticbeanstalk::primitives::DateTime;
 
@@ -101,8 +101,9 @@ pub async fn follow(
     since: Duration,
     mut show: impl FnMut(&[Line]),
 ) -> anyhow::Result<()> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let mut from = now.saturating_sub(since).as_millis() as i64;
+    // AWS's time (the `Date` of Elastic Beanstalk's answers), not this machine's.
+    let now = eb.now().to_millis().unwrap_or_default();
+    let mut from = now - since.as_millis() as i64;
     // Event IDs seen at `from` or later (the start time is inclusive).
     let mut seen: HashMap<String, i64> = HashMap::new();
     loop {
