@@ -180,7 +180,10 @@ pub struct Deploy {
 
     /// Run the release on this machine, behind a proxy on 127.0.0.1:PORT, as Elastic
     /// Beanstalk's Docker platform would (no AWS account needed)
-    #[arg(long, conflicts_with_all = ["no_wait", "allow_yellow", "recovery_window", "lock_wait"])]
+    #[arg(
+        long,
+        conflicts_with_all = ["no_wait", "allow_yellow", "recovery_window", "lock_wait", "no_logs"]
+    )]
     pub local: bool,
 
     #[command(flatten)]
@@ -268,7 +271,7 @@ pub enum EnvCommand {
 #[derive(Debug, Args)]
 pub struct EnvCreate {
     /// Environment: a key of [workspace.metadata.deploy.environments], or an Elastic
-    /// Beanstalk environment name
+    /// Beanstalk environment name; or a blue/green pair (both of its environments)
     #[arg(value_name = "ENV")]
     pub env: String,
 
@@ -313,8 +316,8 @@ pub struct EnvTerminate {
 #[derive(Debug, Args)]
 pub struct Status {
     /// Environment: a key of [workspace.metadata.deploy.environments] or an Elastic
-    /// Beanstalk environment name [default: every environment of the application and every
-    /// one the settings name]
+    /// Beanstalk environment name, or a blue/green pair [default: every environment of the
+    /// application and every one the settings name]
     #[arg(value_name = "ENV")]
     pub env: Option<String>,
 
