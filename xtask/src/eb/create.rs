@@ -251,24 +251,21 @@ pub struct Creation<'a> {
     pub wait: WaitOptions,
 }
 
-/// The launches of a blue/green pair (or one), together; each environment's exit status goes
-/// to the journal, the worst is the result (the first error of that status).
+/// The launches of a blue/green pair (or one), together, concluded as a deploy to several
+/// environments is (`outcome::conclude`: a summary, the worst exit status); each
+/// environment's own status goes to the journal.
 pub async fn run_all(ctx: &Context, eb: &Eb, creations: Vec<Creation<'_>>) -> anyhow::Result<()> {
     let names: Vec<&str> = creations.iter().map(|c| c.environment).collect();
+    let several = names.len() > 1;
     let results =
         futures_util::future::join_all(creations.into_iter().map(|c| c.run(ctx, eb))).await;
-    let mut worst: Option<anyhow::Error> = None;
+    let mut outcomes = Vec::new();
     for (name, result) in names.into_iter().zip(results) {
         eb.journal().ended(name, result.as_ref().map_or_else(crate::run::exit::code, |()| 0));
-        if let Err(err) = result
-            && worst
-                .as_ref()
-                .is_none_or(|w| crate::run::exit::code(w) < crate::run::exit::code(&err))
-        {
-            worst = Some(err);
-        }
+        outcomes.push(Outcome::new(name, result));
     }
-    worst.map_or(Ok(()), Err)
+    // Each launch said its own `ok:` line; alone, nothing is added.
+    outcome::conclude(ctx, "creation", outcomes, |_| several.then(|| "created".to_owned()))
 }
 
 impl Creation<'_> {
